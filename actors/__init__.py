@@ -1,0 +1,1 @@
+"""Engine actors: plain engine classes (no Ray import) and the thin Ray wrappers around them."""

@@ -1,0 +1,35 @@
+"""Thin Ray actor around ``VLLMEngine``: it adds only resources, restarts and concurrency.
+
+A dead engine exits the actor process with a failure code, so Ray restarts it
+(``max_restarts``); callers see ``RayActorError`` and re-queue their shard.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import ray
+
+from actors.engine import EngineFailure, VLLMEngine
+from actors.protocol import GenerationRequest, GenerationResult
+
+log = logging.getLogger(__name__)
+
+
+@ray.remote
+class EngineActor:
+    def __init__(self, *, model: str, engine_kwargs: dict[str, Any], seed: int) -> None:
+        self._engine = VLLMEngine(model=model, engine_kwargs=engine_kwargs, seed=seed)
+
+    async def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        try:
+            return await self._engine.generate(requests)
+        except EngineFailure:
+            log.exception("engine died; exiting so Ray restarts this actor")
+            os._exit(1)
+
+    async def ready(self) -> dict[str, Any]:
+        """Returns once the engine is loaded; says where it runs."""
+        return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}

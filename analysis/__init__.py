@@ -1,0 +1,1 @@
+"""Analysis over a sweep's Parquet results with DuckDB: views, SQL questions, summaries."""

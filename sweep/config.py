@@ -1,0 +1,209 @@
+"""Typed sweep configuration: grid.yaml is parsed and validated here, once, at the edge.
+
+Everything downstream receives these models and never re-reads YAML. Unknown keys are
+errors (``extra="forbid"``) so a typo is caught before any Ray or engine starts.
+Engine options are not re-declared: ``engine:`` passes straight to vLLM.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sweep.models import BUILTIN_MODELS
+from sweep.strategies import STRATEGIES, StrategySettings
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class ConfigError(Exception):
+    """A user-caused configuration error; the message names the field or path."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(Strict):
+    name: str = Field(pattern=NAME_PATTERN, description="Label used in results paths and tables.")
+    path: str | None = Field(
+        default=None,
+        description="Local folder or hub id. Optional for built-in names (see sweep.models.BUILTIN_MODELS).",
+    )
+    params: int | None = Field(
+        default=None, gt=0, description="Parameter count for FLOPs; read from the model config when absent."
+    )
+    replicas: int = Field(default=1, ge=1, description="Engine actors for data parallelism.")
+    device: Literal["auto", "cpu", "gpu"] = Field(
+        default="auto", description="auto: gpu when the Ray cluster has GPUs, else cpu."
+    )
+    engine: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments passed unchanged to vLLM's engine args."
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment for the engine actor.")
+
+    @field_validator("engine")
+    @classmethod
+    def _engine_has_no_model(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "model" in value:
+            raise ValueError("set the model with `path:`, not engine.model")
+        return value
+
+    @property
+    def tensor_parallel_size(self) -> int:
+        return int(self.engine.get("tensor_parallel_size", 1))
+
+
+class PromptConfig(Strict):
+    system: str | None = Field(default=None, description="System message; dataset default when absent.")
+    answer_format: Literal["boxed", "the_answer_is"] | None = Field(
+        default=None, description="Instruction for how the final answer is written."
+    )
+    few_shot: int = Field(default=0, ge=0, description="Worked examples put before the question.")
+    chat_template: bool = Field(default=True, description="Use the model's chat template when it has one.")
+
+
+class DatasetBase(Strict):
+    name: str = Field(pattern=NAME_PATTERN, description="Label used in results.")
+    limit: int | None = Field(default=None, gt=0, description="Keep this many problems (deterministic).")
+    seed: int = Field(default=0, description="Seed of the subset drawn when limit is set.")
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+
+
+class ArithmeticDataset(DatasetBase):
+    source: Literal["arithmetic"]
+    count: int = Field(default=20, gt=0, description="Problems generated.")
+    levels: list[Annotated[int, Field(ge=1, le=5)]] = Field(default=[1, 2, 3], min_length=1)
+
+
+class FileDataset(DatasetBase):
+    source: Literal["gsm8k", "math"]
+    path: Path = Field(description="JSONL file.")
+
+
+class GenericDataset(DatasetBase):
+    source: Literal["jsonl", "parquet"]
+    path: Path
+    fields: dict[Literal["id", "question", "answer", "level", "subject"], str] = Field(
+        description="Maps our field names to the file's column names; question and answer are required."
+    )
+    grader: Literal["numeric", "math"] = "math"
+
+    @field_validator("fields")
+    @classmethod
+    def _required_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = {"question", "answer"} - value.keys()
+        if missing:
+            raise ValueError(f"fields must map {sorted(missing)}")
+        return value
+
+
+class HuggingFaceDataset(DatasetBase):
+    source: Literal["huggingface"]
+    hf_name: str
+    hf_config: str | None = None
+    split: str = "test"
+    format: Literal["gsm8k", "math"]
+
+
+DatasetConfig = Annotated[
+    ArithmeticDataset | FileDataset | GenericDataset | HuggingFaceDataset, Field(discriminator="source")
+]
+
+
+class GenerationConfig(Strict):
+    max_tokens: int = Field(default=512, gt=0, description="Completion token cap for every sample.")
+    stop: list[str] = Field(default_factory=list, description="Extra stop strings.")
+
+
+class SchedulerConfig(Strict):
+    shard_size: int = Field(default=16, gt=0, description="Problems per shard.")
+    max_inflight_per_engine: int = Field(default=3, gt=0, description="Shards queued on one engine replica.")
+    max_attempts: int = Field(default=3, gt=0, description="Tries per shard before the sweep fails.")
+    engine_max_restarts: int = Field(default=3, ge=0, description="Ray restarts of a dead engine actor.")
+
+
+class SweepConfig(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    output: str = Field(description="Results folder.")
+    seed: int = Field(default=0, description="Engine seed; shard seeds derive from it.")
+    models: list[ModelConfig] = Field(min_length=1)
+    datasets: list[DatasetConfig] = Field(min_length=1)
+    strategies: list[StrategySettings] = Field(min_length=1)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _parse_strategies(cls, value: Any) -> Any:
+        """Validate each entry against the settings model its registered name declares."""
+        if not isinstance(value, list):
+            return value
+        parsed = []
+        for index, entry in enumerate(value):
+            if not isinstance(entry, dict) or "name" not in entry:
+                raise ValueError(f"entry {index} needs a `name` (one of {sorted(STRATEGIES)})")
+            name = entry["name"]
+            if name not in STRATEGIES:
+                raise ValueError(f"entry {index}: unknown strategy {name!r}; known: {sorted(STRATEGIES)}")
+            try:
+                parsed.append(STRATEGIES[name].settings.model_validate(entry))
+            except ValidationError as exc:
+                raise ValueError(f"entry {index} ({name}): {_format_errors(exc)}") from None
+        return parsed
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> SweepConfig:
+        for kind, labels in (
+            ("models", [m.name for m in self.models]),
+            ("datasets", [d.name for d in self.datasets]),
+            ("strategies", [s.label for s in self.strategies]),
+        ):
+            duplicates = sorted({x for x in labels if labels.count(x) > 1})
+            if duplicates:
+                raise ValueError(f"{kind}: duplicate names {duplicates}")
+        return self
+
+
+def _format_errors(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+    )
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    """Read and validate a grid YAML; raise ConfigError naming the path or field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        config = SweepConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_format_errors(exc)}") from None
+    for model in config.models:
+        if model.path is None and model.name not in BUILTIN_MODELS:
+            raise ConfigError(
+                f"{path}: models.{model.name}: unknown model; give `path:` or use a built-in name "
+                f"({sorted(BUILTIN_MODELS)})"
+            )
+    datasets = []
+    for dataset in config.datasets:
+        data_path = getattr(dataset, "path", None)
+        if data_path is not None:
+            # Relative paths resolve against the working directory, then the config's folder.
+            candidates = [data_path] if data_path.is_absolute() else [data_path, path.parent / data_path]
+            found = next((c for c in candidates if c.is_file()), None)
+            if found is None:
+                raise ConfigError(f"{path}: datasets.{dataset.name}.path: no such file {data_path}")
+            dataset = dataset.model_copy(update={"path": found.resolve()})
+        datasets.append(dataset)
+    return config.model_copy(update={"datasets": datasets})

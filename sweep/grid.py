@@ -1,0 +1,98 @@
+"""The grid: models × strategies × problem chunks, as shards with deterministic ids.
+
+A shard is the unit of work and of output: one Parquet file. Its id hashes everything that
+determines its output (model identity, strategy settings, generation settings, the exact
+prompts, the seed), so a rerun maps to the same file names and skips what exists, and a
+changed setting maps to new files. Problems are sorted before chunking so ids are stable
+across machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sweep.config import GenerationConfig, SweepConfig
+from sweep.prompting import PromptedProblem
+from sweep.strategies import StrategySettings
+
+
+@dataclass(frozen=True)
+class Shard:
+    shard_id: str
+    model: str
+    strategy: StrategySettings
+    dataset: str
+    problems: tuple[PromptedProblem, ...]
+    seed: int
+
+    @property
+    def expected_rows(self) -> int:
+        return len(self.problems) * self.strategy.n_max
+
+
+def digest(value: Any, length: int = 16) -> str:
+    """A short, stable hash of a JSON-able value."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def build_shards(
+    config: SweepConfig,
+    *,
+    prompted: dict[str, list[PromptedProblem]],
+    model_identity: dict[str, dict[str, Any]],
+) -> list[Shard]:
+    """All shards of the grid, in a deterministic order."""
+    shards: list[Shard] = []
+    size = config.scheduler.shard_size
+    for model in config.models:
+        for strategy in config.strategies:
+            for dataset in config.datasets:
+                ordered = sorted(prompted[dataset.name], key=lambda p: p.problem.problem_id)
+                for start in range(0, len(ordered), size):
+                    chunk = tuple(ordered[start : start + size])
+                    identity = _shard_identity(
+                        model=model_identity[model.name],
+                        strategy=strategy,
+                        generation=config.generation,
+                        dataset=dataset.name,
+                        chunk=chunk,
+                        seed=config.seed,
+                    )
+                    shard_id = digest(identity)
+                    shards.append(
+                        Shard(
+                            shard_id=shard_id,
+                            model=model.name,
+                            strategy=strategy,
+                            dataset=dataset.name,
+                            problems=chunk,
+                            # Seeds derive from the shard's identity: stable, and distinct per shard.
+                            seed=int(digest([config.seed, shard_id], 8), 16) % (2**31 - 1),
+                        )
+                    )
+    return shards
+
+
+def _shard_identity(
+    *,
+    model: dict[str, Any],
+    strategy: StrategySettings,
+    generation: GenerationConfig,
+    dataset: str,
+    chunk: tuple[PromptedProblem, ...],
+    seed: int,
+) -> dict[str, Any]:
+    return {
+        "model": model,
+        "strategy": strategy.generation_identity(),
+        "generation": generation.model_dump(),
+        "dataset": dataset,
+        "problems": [
+            [p.problem.problem_id, p.problem.answer, p.messages, p.prompt] for p in chunk
+        ],
+        "seed": seed,
+    }

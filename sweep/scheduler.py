@@ -1,0 +1,127 @@
+"""Keep every engine busy: bounded in-flight shards per replica, results handled as they finish.
+
+Each shard runs as a Ray task that calls its model's engine actor, grades, and writes its
+file. The driver keeps at most ``max_inflight_per_engine`` shards queued on each replica
+(``ray.wait`` backpressure), so an engine always has the next shard's requests waiting
+while the previous shard is graded and written. A failed shard (dead actor, lost node) is
+re-queued up to ``max_attempts`` times; retries are safe because every write is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+from tqdm import tqdm
+
+from actors.protocol import GenerationRequest, GenerationResult
+from sweep.engines import EnginePool
+from sweep.grid import Shard
+from sweep.runner import RunContext, ShardReport, run_shard
+
+log = logging.getLogger(__name__)
+
+
+class RemoteEngine:
+    """The ``Engine`` protocol over an engine actor handle (used inside shard tasks)."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        return ray.get(self._handle.generate.remote(requests))
+
+
+@ray.remote(num_cpus=0, max_retries=0)
+def run_shard_task(shard: Shard, handle: Any, context: RunContext) -> ShardReport:
+    logging.basicConfig(level=logging.INFO)
+    return run_shard(shard, engine=RemoteEngine(handle), context=context)
+
+
+@dataclass
+class SweepStats:
+    completed: list[ShardReport] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # shard id -> last error
+    retries: int = 0
+    seconds: float = 0.0
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(r.completion_tokens for r in self.completed)
+
+
+def run_shards(
+    shards: list[Shard],
+    *,
+    pools: dict[str, EnginePool],
+    context: RunContext,
+    max_inflight_per_engine: int,
+    max_attempts: int,
+    show_progress: bool = True,
+) -> SweepStats:
+    """Run ``shards`` on their models' engines until each is written or out of attempts."""
+    start = time.perf_counter()
+    stats = SweepStats()
+    queues: dict[str, deque[Shard]] = {model: deque() for model in pools}
+    for shard in shards:
+        queues[shard.model].append(shard)
+    attempts: dict[str, int] = {}
+    # (model, replica index) -> shards in flight there
+    load: dict[tuple[str, int], int] = {
+        (model, i): 0 for model, pool in pools.items() for i in range(len(pool.handles))
+    }
+    inflight: dict[ray.ObjectRef, tuple[Shard, tuple[str, int]]] = {}
+    bar = tqdm(total=len(shards), unit="shard", desc="sweep", disable=not show_progress, dynamic_ncols=True)
+
+    def submit() -> None:
+        for model, queue in queues.items():
+            while queue:
+                slot = min((s for s in load if s[0] == model), key=lambda s: load[s])
+                if load[slot] >= max_inflight_per_engine:
+                    break
+                shard = queue.popleft()
+                attempts[shard.shard_id] = attempts.get(shard.shard_id, 0) + 1
+                ref = run_shard_task.remote(shard, pools[model].handles[slot[1]], context)
+                inflight[ref] = (shard, slot)
+                load[slot] += 1
+
+    submit()
+    while inflight:
+        ready, _ = ray.wait(list(inflight), num_returns=1)
+        for ref in ready:
+            shard, slot = inflight.pop(ref)
+            load[slot] -= 1
+            try:
+                report: ShardReport = ray.get(ref)
+            except ray.exceptions.RayError as exc:
+                message = _short_error(exc)
+                if attempts[shard.shard_id] < max_attempts:
+                    log.warning("shard %s failed (attempt %d), re-queued: %s", shard.shard_id, attempts[shard.shard_id], message)
+                    stats.retries += 1
+                    queues[shard.model].append(shard)
+                else:
+                    log.error("shard %s failed %d times: %s", shard.shard_id, attempts[shard.shard_id], message)
+                    stats.failed[shard.shard_id] = message
+                    bar.update(1)
+                continue
+            stats.completed.append(report)
+            elapsed = time.perf_counter() - start
+            bar.update(1)
+            bar.set_postfix(
+                samples=sum(r.rows for r in stats.completed),
+                tok_s=f"{stats.completion_tokens / max(elapsed, 1e-9):.0f}",
+                refresh=False,
+            )
+        submit()
+    bar.close()
+    stats.seconds = time.perf_counter() - start
+    return stats
+
+
+def _short_error(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}"[:500]

@@ -1,0 +1,65 @@
+"""The Arrow schemas of every results table, defined once. Writers cast to them; readers rely on them.
+
+Tables (all Parquet, under the sweep's output folder):
+- ``samples/model=<m>/strategy=<s>/<shard>.parquet``: one row per generated sample.
+- ``problems/dataset=<d>/<hash>.parquet``: one row per problem (question, reference answer).
+- ``prompts/model=<m>/<hash>.parquet``: the rendered prompt text, once per (model, problem, prompt).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1"
+
+SAMPLES = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("shard_id", pa.string(), nullable=False),
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("model_params", pa.int64(), nullable=False),
+        pa.field("strategy", pa.string(), nullable=False),
+        pa.field("dataset", pa.string(), nullable=False),
+        pa.field("problem_id", pa.string(), nullable=False),
+        pa.field("prompt_id", pa.string(), nullable=False),
+        pa.field("sample_index", pa.int32(), nullable=False),
+        pa.field("seed", pa.int64()),
+        pa.field("temperature", pa.float32(), nullable=False),
+        pa.field("completion", pa.string(), nullable=False),
+        pa.field("extracted_answer", pa.string()),
+        pa.field("answer_key", pa.string()),
+        pa.field("correct", pa.bool_(), nullable=False),
+        pa.field("prompt_tokens", pa.int32(), nullable=False),
+        pa.field("completion_tokens", pa.int32(), nullable=False),
+        pa.field("finish_reason", pa.string()),
+        pa.field("cumulative_logprob", pa.float64()),
+        # Encoding the prompt once for this sample's request; samples of one request share it.
+        pa.field("prompt_flops", pa.float64(), nullable=False),
+        pa.field("completion_flops", pa.float64(), nullable=False),
+        pa.field("latency_s", pa.float64(), nullable=False),
+        pa.field("error", pa.string()),
+    ]
+)
+
+PROBLEMS = pa.schema(
+    [
+        pa.field("dataset", pa.string(), nullable=False),
+        pa.field("problem_id", pa.string(), nullable=False),
+        pa.field("question", pa.string(), nullable=False),
+        pa.field("reference_answer", pa.string(), nullable=False),
+        pa.field("grader", pa.string(), nullable=False),
+        pa.field("level", pa.int32()),
+        pa.field("subject", pa.string()),
+    ]
+)
+
+PROMPTS = pa.schema(
+    [
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("dataset", pa.string(), nullable=False),
+        pa.field("problem_id", pa.string(), nullable=False),
+        pa.field("prompt_id", pa.string(), nullable=False),
+        pa.field("prompt", pa.string(), nullable=False),
+        pa.field("prompt_tokens", pa.int32(), nullable=False),
+    ]
+)
