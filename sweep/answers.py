@@ -41,15 +41,15 @@ _DROPPED_TOKENS = (
 def find_last_boxed(text: str) -> str | None:
     """Content of the last ``\\boxed{...}`` (or ``\\fbox``), nested braces handled.
 
-    ``\\boxed 5`` (no braces) gives ``"5"``. An unclosed box gives ``None``.
+    ``\\boxed 5`` (no braces) gives ``"5"``. Unclosed and empty boxes are skipped.
     """
     start = max(text.rfind(cmd) for cmd in _BOXED_COMMANDS)
     while start >= 0:
         command = next(cmd for cmd in _BOXED_COMMANDS if text.startswith(cmd, start))
         content = _box_content(text, start + len(command))
-        if content is not None:
+        if content:
             return content
-        # Unclosed or empty box: fall back to an earlier one.
+        # Unclosed or empty box (often an echoed instruction): fall back to an earlier one.
         start = max(text.rfind(cmd, 0, start) for cmd in _BOXED_COMMANDS)
     return None
 
@@ -91,7 +91,7 @@ def extract_answer(text: str) -> str | None:
             return answer
     numbers = _NUMBER_IN_TEXT.findall(text)
     if numbers:
-        return numbers[-1].replace(",", "")
+        return str(numbers[-1]).replace(",", "")
     return None
 
 

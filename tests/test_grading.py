@@ -56,6 +56,7 @@ def test_extract_answer_priorities(text: str, expected: str | None) -> None:
 def test_find_last_boxed_skips_an_unclosed_last_box() -> None:
     assert find_last_boxed("\\boxed{2} and \\boxed{3") == "2"
     assert find_last_boxed("\\fbox{x^{2}}") == "x^{2}"
+    assert find_last_boxed("\\boxed{5}, within \\boxed{}.") == "5"
 
 
 # --- numeric ---------------------------------------------------------------------------------
@@ -147,6 +148,7 @@ def test_math_wrong_answers_and_missing_answers(math_grader: MathGrader) -> None
     assert results[0][0] == "1/3" and results[2] == (None, False)
 
 
+@pytest.mark.timeout(60)  # the guarantee under test is "never hangs"; fail loudly if it does
 def test_pathological_answer_times_out_and_pool_recovers() -> None:
     # sympy tries to evaluate 2**(10**10) inside math-verify's verify: only a kill stops it.
     with MathGrader(timeout_s=0.5, max_workers=1) as grader:

@@ -26,13 +26,13 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
     return path
 
 
-GSM8K_RECORDS = [
+GSM8K_RECORDS: list[dict[str, Any]] = [
     {"question": "Ann has 2 cats and buys 3 more. How many cats?", "answer": "2 + 3 = <<2+3=5>>5\n#### 5"},
     {"question": "A car costs $1,200 more than $300. Price?", "answer": "300 + 1200 = 1500\n#### 1,500"},
     {"question": "Owe 4 dollars?", "answer": "She owes -4.\n#### -4"},
 ]
 
-MATH_RECORDS = [
+MATH_RECORDS: list[dict[str, Any]] = [
     {
         "problem": "Compute $\\frac{1}{2}+\\frac{1}{4}$.",
         "solution": "We get $\\boxed{\\frac{3}{4}}$.",
@@ -99,7 +99,7 @@ def test_generic_jsonl_and_parquet_use_field_mapping(tmp_path: Path) -> None:
         {"qid": "b", "q": "2+2?", "a": 4, "lvl": "Level 1"},
         {"qid": "a", "q": "x?", "a": "\\pi", "lvl": 5},
     ]
-    fields = {"id": "qid", "question": "q", "answer": "a", "level": "lvl"}
+    fields: dict[Any, str] = {"id": "qid", "question": "q", "answer": "a", "level": "lvl"}
     jsonl_path = write_jsonl(tmp_path / "g.jsonl", rows)
     jsonl = GenericDataset(name="g", source="jsonl", path=jsonl_path, fields=fields)
     table = pa.Table.from_pylist([{**r, "a": str(r["a"]), "lvl": str(r["lvl"])} for r in rows])

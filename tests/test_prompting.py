@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sweep.answers import extract_answer, numeric_key
 from sweep.config import ArithmeticDataset, FileDataset, PromptConfig
@@ -10,11 +11,11 @@ from sweep.problems import Problem, few_shot_examples, load_problems
 from sweep.prompting import DEFAULT_SYSTEM, answer_format, prompt_problems, render_solution
 
 
-def arith(**prompt: object) -> ArithmeticDataset:
+def arith(**prompt: Any) -> ArithmeticDataset:
     return ArithmeticDataset(name="arith", source="arithmetic", count=4, prompt=PromptConfig(**prompt))
 
 
-def math_dataset(tmp_path: Path, **prompt: object) -> FileDataset:
+def math_dataset(tmp_path: Path, **prompt: Any) -> FileDataset:
     return FileDataset(name="m", source="math", path=tmp_path / "m.jsonl", prompt=PromptConfig(**prompt))
 
 

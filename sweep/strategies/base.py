@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 if TYPE_CHECKING:
     from actors.protocol import Engine
     from sweep.config import GenerationConfig
-    from sweep.problems import PromptedProblem
+    from sweep.prompting import PromptedProblem
 
 
 class StrategySettings(BaseModel):

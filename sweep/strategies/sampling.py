@@ -17,7 +17,7 @@ from sweep.strategies.base import RawSample, StrategySettings
 if TYPE_CHECKING:
     from actors.protocol import Engine
     from sweep.config import GenerationConfig
-    from sweep.problems import PromptedProblem
+    from sweep.prompting import PromptedProblem
 
 
 class GreedySettings(StrategySettings):

@@ -1,0 +1,61 @@
+"""Shared fixtures: one Ray cluster and one real vLLM CPU engine for the whole test session.
+
+The session starts its own local Ray (own temp dir) and exports its address, so launcher
+subprocesses attach to it. The engine actor is started here, owned by the test process:
+sweeps (in-process or subprocess) find it by name and reuse it instead of paying another
+engine start, and a killed launcher does not take it down.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> Iterator[str]:
+    import ray
+
+    temp_dir = tempfile.mkdtemp(prefix="ssw-ray-", dir="/tmp")
+    ray.init(num_cpus=4, include_dashboard=False, _temp_dir=temp_dir, logging_level="WARNING")
+    address = ray.get_runtime_context().gcs_address
+    previous = os.environ.get("RAY_ADDRESS")
+    os.environ["RAY_ADDRESS"] = address
+    yield address
+    ray.shutdown()
+    if previous is None:
+        os.environ.pop("RAY_ADDRESS", None)
+    else:
+        os.environ["RAY_ADDRESS"] = previous
+
+
+@pytest.fixture(scope="session")
+def engine_pool(ray_address: str) -> Iterator[Any]:
+    """The real CPU engine for tiny.yaml's model, loaded once."""
+    import ray
+
+    from sweep.config import load_config
+    from sweep.engines import resolve_engine_spec, start_engines
+
+    config = load_config(TINY)
+    spec = resolve_engine_spec(config.models[0], cluster_has_gpus=False, seed=config.seed)
+    pool = start_engines(spec, max_restarts=10)
+    ray.get([h.ready.remote() for h in pool.handles], timeout=600)
+    yield pool
+    pool.shutdown()
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path) -> Any:
+    """tiny.yaml with its output in a fresh temporary folder."""
+    from sweep.config import load_config
+
+    return load_config(TINY).model_copy(update={"output": str(tmp_path / "out")})

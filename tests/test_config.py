@@ -1,0 +1,299 @@
+"""load_config: valid grids load; every user error is a ConfigError naming the field or path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sweep.config import ConfigError, FileDataset, SweepConfig, load_config
+from sweep.strategies.sampling import GreedySettings, SamplingSettings
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIGS = REPO / "configs"
+
+
+def base_config() -> dict[str, Any]:
+    """A minimal valid grid: built-in model, built-in dataset, both registered strategies."""
+    return {
+        "name": "unit",
+        "output": "results/unit",
+        "models": [{"name": "smollm2-135m-instruct"}],
+        "datasets": [{"name": "arith", "source": "arithmetic", "count": 4}],
+        "strategies": [{"name": "greedy"}, {"name": "sampling", "n": [1, 2, 4]}],
+    }
+
+
+def write_yaml(tmp_path: Path, data: Any, name: str = "grid.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def load_error(path: Path) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return str(info.value)
+
+
+# --- valid configs -------------------------------------------------------------------------
+
+
+def test_smoke_config_loads() -> None:
+    config = load_config(CONFIGS / "smoke.yaml")
+    assert isinstance(config, SweepConfig)
+    assert config.name == "smoke"
+    assert [m.name for m in config.models] == ["smollm2-135m-instruct"]
+    assert [s.name for s in config.strategies] == ["greedy", "sampling"]
+    sampling = config.strategies[1]
+    assert isinstance(sampling, SamplingSettings)
+    assert sampling.n_values == [1, 2, 4, 8]
+    assert sampling.n_max == 8
+    assert sampling.temperature == pytest.approx(0.7)
+
+
+def test_minimal_config_loads_with_defaults(tmp_path: Path) -> None:
+    config = load_config(write_yaml(tmp_path, base_config()))
+    assert config.seed == 0
+    assert config.generation.max_tokens == 512
+    assert config.scheduler.shard_size == 16
+    greedy, sampling = config.strategies
+    assert isinstance(greedy, GreedySettings) and greedy.n_values == [1]
+    assert isinstance(sampling, SamplingSettings) and sampling.temperature == 1.0
+
+
+def test_strategy_label_defaults_to_name(tmp_path: Path) -> None:
+    data = base_config()
+    data["strategies"].append({"name": "sampling", "label": "hot", "n": [2], "temperature": 1.5})
+    config = load_config(write_yaml(tmp_path, data))
+    assert [s.label for s in config.strategies] == ["greedy", "sampling", "hot"]
+
+
+def test_sampling_n_sorted_and_deduplicated(tmp_path: Path) -> None:
+    data = base_config()
+    data["strategies"] = [{"name": "sampling", "n": [8, 1, 4, 4]}]
+    (sampling,) = load_config(write_yaml(tmp_path, data)).strategies
+    assert sampling.n_values == [1, 4, 8]
+    assert sampling.n_max == 8
+
+
+def test_relative_dataset_path_resolves_against_config_folder(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # not the config's folder
+    folder = tmp_path / "configs"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "gsm.jsonl").write_text(json.dumps({"question": "1+1?", "answer": "#### 2"}) + "\n")
+    data = base_config()
+    data["datasets"] = [{"name": "gsm", "source": "gsm8k", "path": "data/gsm.jsonl"}]
+    (dataset,) = load_config(write_yaml(folder, data)).datasets
+    assert isinstance(dataset, FileDataset)
+    assert dataset.path == (folder / "data" / "gsm.jsonl").resolve()
+
+
+# --- the GPU configs: valid once their data files exist -------------------------------------
+
+GSM8K_LINE = {"question": "Tom has 3 apples and buys 2 more. How many?", "answer": "3+2=5\n#### 5"}
+MATH_LINE = {
+    "problem": "What is $1+1$?",
+    "solution": "$1+1=\\boxed{2}$.",
+    "answer": "2",
+    "subject": "Prealgebra",
+    "level": 1,
+    "unique_id": "test/prealgebra/1.json",
+}
+
+
+@pytest.mark.parametrize(
+    ("config_name", "line"), [("gsm8k.yaml", GSM8K_LINE), ("math500.yaml", MATH_LINE)]
+)
+def test_gpu_configs_load(tmp_path: Path, monkeypatch, config_name: str, line: dict[str, Any]) -> None:
+    # Mirror a run from the repository root: configs/<name>.yaml with data/<file>.jsonl beside it.
+    (tmp_path / "configs").mkdir()
+    config_path = tmp_path / "configs" / config_name
+    shutil.copy(CONFIGS / config_name, config_path)
+    raw = yaml.safe_load(config_path.read_text())
+    (data_file,) = [Path(d["path"]) for d in raw["datasets"]]
+    assert not data_file.is_absolute() and data_file.parts[0] == "data"
+    (tmp_path / data_file).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / data_file).write_text(json.dumps(line) + "\n")
+    monkeypatch.chdir(tmp_path)
+
+    config = load_config(config_path)
+
+    assert {m.name for m in config.models} == {"llemma-7b", "llemma-34b", "mistral-7b"}
+    paths = {m.name: m.path for m in config.models}
+    assert paths == {
+        "llemma-7b": "EleutherAI/llemma_7b",
+        "llemma-34b": "EleutherAI/llemma_34b",
+        "mistral-7b": "mistralai/Mistral-7B-v0.1",
+    }
+    for model in config.models:
+        assert model.params is not None  # hub ids: no local weights to count
+        assert model.device == "gpu"
+        assert "model" not in model.engine
+    tp = {m.name: m.tensor_parallel_size for m in config.models}
+    assert tp == {"llemma-7b": 1, "llemma-34b": 4, "mistral-7b": 1}
+    greedy, sampling = config.strategies
+    assert isinstance(greedy, GreedySettings)
+    assert isinstance(sampling, SamplingSettings)
+    assert sampling.temperature == 1.0
+    assert sampling.n_values == [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    assert config.generation.max_tokens == 1024
+    assert config.scheduler.shard_size == 50
+    (dataset,) = config.datasets
+    assert isinstance(dataset, FileDataset)
+    assert dataset.path == (tmp_path / data_file).resolve()
+    if config_name == "math500.yaml":
+        assert dataset.source == "math"
+        assert dataset.prompt.answer_format == "boxed"
+    else:
+        assert dataset.source == "gsm8k"
+
+
+def test_gpu_configs_name_missing_data_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "math500.yaml"
+    shutil.copy(CONFIGS / "math500.yaml", path)
+    message = load_error(path)
+    assert "datasets.math500.path" in message and "math500_test.jsonl" in message
+
+
+# --- user errors ---------------------------------------------------------------------------
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    message = load_error(tmp_path / "nope.yaml")
+    assert "nope.yaml" in message and "no such config file" in message
+
+
+def test_invalid_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "grid.yaml"
+    path.write_text("name: smoke\nmodels: [unclosed\n")
+    message = load_error(path)
+    assert str(path) in message and "invalid YAML" in message
+
+
+def test_top_level_not_a_mapping(tmp_path: Path) -> None:
+    message = load_error(write_yaml(tmp_path, ["name", "smoke"]))
+    assert "grid.yaml" in message and "mapping" in message
+
+
+def test_empty_file_is_not_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "grid.yaml"
+    path.write_text("")
+    assert "mapping" in load_error(path)
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    data = base_config()
+    data["modles"] = []
+    message = load_error(write_yaml(tmp_path, data))
+    assert "modles" in message and "grid.yaml" in message
+
+
+def test_unknown_key_in_model_entry(tmp_path: Path) -> None:
+    data = base_config()
+    data["models"][0]["replica"] = 2  # typo of replicas
+    message = load_error(write_yaml(tmp_path, data))
+    assert "models.0.replica" in message
+
+
+def test_unknown_key_in_strategy_entry(tmp_path: Path) -> None:
+    data = base_config()
+    data["strategies"][1]["temprature"] = 0.5
+    message = load_error(write_yaml(tmp_path, data))
+    assert "strategies" in message and "temprature" in message
+
+
+def test_unknown_strategy_name(tmp_path: Path) -> None:
+    data = base_config()
+    data["strategies"].append({"name": "beam_search"})
+    message = load_error(write_yaml(tmp_path, data))
+    assert "strategies" in message and "beam_search" in message
+    assert "greedy" in message and "sampling" in message  # lists the known names
+
+
+def test_strategy_without_name(tmp_path: Path) -> None:
+    data = base_config()
+    data["strategies"] = [{"n": [1]}]
+    message = load_error(write_yaml(tmp_path, data))
+    assert "strategies" in message and "name" in message
+
+
+def test_unknown_model_without_path(tmp_path: Path) -> None:
+    data = base_config()
+    data["models"].append({"name": "gpt-9"})
+    message = load_error(write_yaml(tmp_path, data))
+    assert "models.gpt-9" in message and "path" in message
+
+
+def test_model_with_path_need_not_be_builtin(tmp_path: Path) -> None:
+    data = base_config()
+    data["models"].append({"name": "other", "path": "org/other-model", "params": 1000})
+    config = load_config(write_yaml(tmp_path, data))
+    assert config.models[1].path == "org/other-model"
+
+
+def test_missing_dataset_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = base_config()
+    data["datasets"] = [{"name": "gsm", "source": "gsm8k", "path": "data/absent.jsonl"}]
+    message = load_error(write_yaml(tmp_path, data))
+    assert "datasets.gsm.path" in message and "absent.jsonl" in message
+
+
+@pytest.mark.parametrize("n", [[0], [-1], [1, 0, 4]])
+def test_nonpositive_n(tmp_path: Path, n: list[int]) -> None:
+    data = base_config()
+    data["strategies"] = [{"name": "sampling", "n": n}]
+    message = load_error(write_yaml(tmp_path, data))
+    assert "strategies" in message and "sampling" in message and "n." in message
+
+
+def test_empty_n(tmp_path: Path) -> None:
+    data = base_config()
+    data["strategies"] = [{"name": "sampling", "n": []}]
+    message = load_error(write_yaml(tmp_path, data))
+    assert "strategies" in message and "n" in message
+
+
+def test_zero_temperature_sampling(tmp_path: Path) -> None:
+    data = base_config()
+    data["strategies"] = [{"name": "sampling", "n": [1], "temperature": 0}]
+    assert "temperature" in load_error(write_yaml(tmp_path, data))
+
+
+def test_duplicate_model_names(tmp_path: Path) -> None:
+    data = base_config()
+    data["models"].append({"name": "smollm2-135m-instruct", "replicas": 2})
+    message = load_error(write_yaml(tmp_path, data))
+    assert "models" in message and "duplicate" in message and "smollm2-135m-instruct" in message
+
+
+def test_duplicate_strategy_labels(tmp_path: Path) -> None:
+    data = base_config()
+    data["strategies"].append({"name": "sampling", "n": [2]})  # label defaults to "sampling" again
+    message = load_error(write_yaml(tmp_path, data))
+    assert "strategies" in message and "duplicate" in message
+
+
+def test_engine_model_is_rejected(tmp_path: Path) -> None:
+    data = base_config()
+    data["models"][0]["engine"] = {"model": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+    message = load_error(write_yaml(tmp_path, data))
+    assert "models.0.engine" in message and "path" in message
+
+
+def test_bad_model_name_pattern(tmp_path: Path) -> None:
+    data = base_config()
+    data["models"][0]["name"] = "bad/name"
+    assert "models.0.name" in load_error(write_yaml(tmp_path, data))
+
+
+def test_nonpositive_shard_size(tmp_path: Path) -> None:
+    data = base_config()
+    data["scheduler"] = {"shard_size": 0}
+    assert "scheduler.shard_size" in load_error(write_yaml(tmp_path, data))
