@@ -19,7 +19,7 @@ votes AS (
 winners AS (
     SELECT * FROM votes
     QUALIFY row_number() OVER (
-        PARTITION BY model, strategy, dataset, problem_id, n ORDER BY votes DESC, first_seen DESC
+        PARTITION BY model, strategy, dataset, problem_id, n ORDER BY votes DESC, first_seen
     ) = 1
 ),
 per_problem AS (
