@@ -78,7 +78,7 @@ def resolve_engine_spec(model: ModelConfig, *, cluster_has_gpus: bool, seed: int
     engine_kwargs = {**defaults, **model.engine}
     env = {**(cpu_engine_env() if device == "cpu" else {}), **model.env}
     params = model.params or count_parameters(path)
-    identity = {"path": path, "engine": engine_kwargs, "device": device, "seed": seed}
+    identity = {"path": path, "engine": engine_kwargs, "device": device, "seed": seed, "params": params}
     return EngineSpec(
         model=model.name,
         path=path,

@@ -92,7 +92,7 @@ def _shard_identity(
         "generation": generation.model_dump(),
         "dataset": dataset,
         "problems": [
-            [p.problem.problem_id, p.problem.answer, p.messages, p.prompt] for p in chunk
+            [p.problem.problem_id, p.problem.answer, p.problem.grader, p.messages, p.prompt] for p in chunk
         ],
         "seed": seed,
     }

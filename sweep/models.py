@@ -160,6 +160,9 @@ def _estimate_from_config(model_path: str) -> int:
 
 def read_chat_template(model_path: str) -> str | None:
     """The chat template of a local folder, if any (used only for reporting)."""
+    jinja = Path(model_path) / "chat_template.jinja"  # where transformers 5 saves it
+    if jinja.is_file():
+        return jinja.read_text()
     config = Path(model_path) / "tokenizer_config.json"
     if config.is_file():
         return json.loads(config.read_text()).get("chat_template")

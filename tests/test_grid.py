@@ -162,7 +162,10 @@ def test_larger_n_max_changes_ids() -> None:
 
 def test_strategy_label_keeps_ids() -> None:
     relabelled = make_config(
-        strategies=[{"name": "greedy", "label": "argmax"}, {"name": "sampling", "n": [1, 2, 8], "temperature": 0.7}]
+        strategies=[
+            {"name": "greedy", "label": "argmax"},
+            {"name": "sampling", "n": [1, 2, 8], "temperature": 0.7},
+        ]
     )
     assert ids(shards_of(relabelled)) == ids(shards_of())
 
@@ -175,7 +178,9 @@ def test_scheduler_settings_other_than_shard_size_keep_ids() -> None:
 # --- chunking, rows, seeds -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("count", "size", "sizes"), [(7, 3, [3, 3, 1]), (6, 3, [3, 3]), (2, 5, [2]), (4, 1, [1] * 4)])
+@pytest.mark.parametrize(
+    ("count", "size", "sizes"), [(7, 3, [3, 3, 1]), (6, 3, [3, 3]), (2, 5, [2]), (4, 1, [1] * 4)]
+)
 def test_chunking_by_shard_size(count: int, size: int, sizes: list[int]) -> None:
     shards = shards_of(make_config(scheduler={"shard_size": size}), make_problems(count))
     greedy = [s for s in shards if s.strategy.label == "greedy"]

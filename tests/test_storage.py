@@ -176,7 +176,8 @@ def test_rewrite_replaces_and_leaves_no_temp_files(store: ResultsStore, tmp_path
     assert pq.read_metadata(path).num_rows == 4
     store.write_manifest({"a": 1})
     store.write_manifest({"a": 2})
-    files = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    root = tmp_path / "out"
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     assert files == ["manifest.json", "samples/model=tiny/strategy=sampling/shard-a.parquet"]
     assert not [p for p in (tmp_path / "out").rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
 

@@ -61,7 +61,9 @@ def sample(
     }
 
 
-def write_shard(root: Path, rows: list[dict[str, Any]], *, shard_id: str, model: str = "m", strategy: str = "s") -> None:
+def write_shard(
+    root: Path, rows: list[dict[str, Any]], *, shard_id: str, model: str = "m", strategy: str = "s"
+) -> None:
     store = ResultsStore(str(root))
     table = pa.Table.from_pylist(rows, schema=SAMPLES)
     store.write_table(store.samples_path(model, strategy, shard_id), table, schema=SAMPLES, shard_id=shard_id)
@@ -73,8 +75,10 @@ def as_rows(table: pa.Table) -> dict[tuple[str, str, int], dict[str, Any]]:
 
 # --- the hand-computed case ----------------------------------------------------------------
 
+VoteRow = tuple[str, list[str | None]]  # (reference answer, answer key of each sample in index order)
+
 # problem -> (reference answer, answer keys of samples 0..3). None: no answer extracted.
-VOTES: dict[str, tuple[str, list[str | None]]] = {
+VOTES: dict[str, VoteRow] = {
     # n=1 "1" wrong; n=2 tie 1:1 -> "1" seen first, wrong; n=3 "2" wins; n=4 "2" 2:1, right.
     "p1": ("2", ["1", "2", "2", None]),
     # n=1 nothing to vote on, wrong; n=2 "5"; n=3 tie 5:3 -> "5" seen first; n=4 "3" 2:1, wrong.
@@ -120,14 +124,15 @@ def output(tmp_path: Path) -> Path:
     ]
     # Rows in a scrambled order: the SQL must not rely on file order.
     write_shard(root, sampled[::-1], shard_id="shard-s")
+    greedy_keys = {"p1": ("2", "2"), "p2": ("5", "4"), "p3": ("7", None), "p4": ("9", "9")}
     greedy = [
         sample(shard_id="shard-g", problem_id=pid, index=0, key=key, answer=answer, tokens=5, strategy="g")
-        for pid, (answer, key) in {"p1": ("2", "2"), "p2": ("5", "4"), "p3": ("7", None), "p4": ("9", "9")}.items()
+        for pid, (answer, key) in greedy_keys.items()
     ]
     write_shard(root, greedy, shard_id="shard-g", strategy="g")
     # A stale shard of the same strategy from an older grid: all right, far more tokens. Must be ignored.
     stale = [
-        sample(shard_id="shard-old", problem_id=pid, index=i, key=answer, answer=answer, tokens=999, latency=99.0)
+        sample(shard_id="shard-old", problem_id=pid, index=i, key=answer, answer=answer, tokens=999)
         for pid, (answer, _) in VOTES.items()
         for i in range(4)
     ]
@@ -179,7 +184,8 @@ def test_tokens_flops_latency_errors(output: Path) -> None:
 def test_shards_not_listed_are_ignored(output: Path) -> None:
     only_old = as_rows(run_summary(output, ["shard-old"], GRID))
     assert set(only_old) == {("s", "majority_vote", n) for n in (1, 2, 3, 4)}  # no greedy shard listed
-    assert all(r["accuracy"] == 1.0 and r["tokens_per_problem"] == 999 * r["n"] for r in only_old.values())
+    assert all(r["accuracy"] == 1.0 for r in only_old.values())
+    assert all(r["tokens_per_problem"] == 999 * r["n"] for r in only_old.values())
     assert run_summary(output, [], GRID).num_rows == 0
 
 
@@ -191,7 +197,8 @@ def test_grid_selects_strategies_and_n(output: Path) -> None:
 
 def test_result_order(output: Path) -> None:
     table = run_summary(output, ["shard-s", "shard-g"], list(reversed(GRID)))
-    assert [(r["strategy"], r["n"]) for r in table.to_pylist()] == [("g", 1), ("s", 1), ("s", 2), ("s", 3), ("s", 4)]
+    order = [(r["strategy"], r["n"]) for r in table.to_pylist()]
+    assert order == [("g", 1), ("s", 1), ("s", 2), ("s", 3), ("s", 4)]
 
 
 def test_models_and_datasets_are_separate_groups(tmp_path: Path) -> None:
@@ -199,8 +206,10 @@ def test_models_and_datasets_are_separate_groups(tmp_path: Path) -> None:
     # Same strategy label and problem ids under two models and two datasets: votes must not mix.
     for model, dataset, key in [("m1", "d", "1"), ("m2", "d", "2"), ("m1", "e", "2")]:
         rows = [
-            sample(shard_id=f"{model}-{dataset}", problem_id="p", index=i, key=key, answer="1", tokens=1,
-                   model=model, dataset=dataset)
+            sample(
+                shard_id=f"{model}-{dataset}", problem_id="p", index=i, key=key, answer="1", tokens=1,
+                model=model, dataset=dataset,
+            )
             for i in range(2)
         ]
         write_shard(root, rows, shard_id=f"{model}-{dataset}", model=model)
@@ -227,7 +236,7 @@ KEYS = st.sampled_from([None, "a", "b", "c"])
 
 
 @st.composite
-def vote_tables(draw: st.DrawFn) -> tuple[dict[str, tuple[str, list[str | None]]], list[int]]:
+def vote_tables(draw: st.DrawFn) -> tuple[dict[str, VoteRow], list[int]]:
     size = draw(st.integers(1, 7))
     problems = draw(
         st.lists(
@@ -242,7 +251,7 @@ def vote_tables(draw: st.DrawFn) -> tuple[dict[str, tuple[str, list[str | None]]
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(vote_tables())
-def test_sql_majority_vote_matches_reference(case: tuple[dict[str, tuple[str, list[str | None]]], list[int]]) -> None:
+def test_sql_majority_vote_matches_reference(case: tuple[dict[str, VoteRow], list[int]]) -> None:
     votes, ns = case
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "out"
@@ -254,9 +263,7 @@ def test_sql_majority_vote_matches_reference(case: tuple[dict[str, tuple[str, li
         write_shard(root, rows, shard_id="x")
         table = run_summary(root, ["x"], [("s", "majority_vote", n) for n in ns])
     got = {r["n"]: r["accuracy"] for r in table.to_pylist()}
-    expected = {
-        n: sum(reference_majority(keys, answer, n) for answer, keys in votes.values()) / len(votes) for n in ns
-    }
+    expected = {n: sum(reference_majority(k, a, n) for a, k in votes.values()) / len(votes) for n in ns}
     assert got.keys() == expected.keys()
     for n in ns:
         assert got[n] == pytest.approx(expected[n]), (n, votes)
