@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,7 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=32)
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--pairs", type=int, default=3, help="bare/sweep pairs, alternated (the machine drifts)")
     args = parser.parse_args()
 
     import ray
@@ -80,34 +82,40 @@ def main() -> None:
     prompts = [tokenizer.apply_chat_template(p.messages, tokenize=False, add_generation_prompt=True) for p in prompted]
     sampling = {"n": args.n, "temperature": 0.7, "top_p": 1.0, "max_tokens": args.max_tokens}
 
-    # Bare engine, in its own process with the same environment the engine actor gets.
     spec_file = scratch / "bare.json"
     spec_file.write_text(json.dumps({"path": spec.path, "seed": spec.seed, "engine": spec.engine_kwargs, "prompts": prompts, "sampling": sampling}))
-    bare_run = subprocess.run(
-        [sys.executable, "-c", BARE, str(spec_file)],
-        env={**os.environ, **spec.env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    bare = json.loads(next(l for l in bare_run.stdout.splitlines() if l.startswith("RESULT "))[7:])
 
-    # The sweep: engine loaded first, then the whole launcher path (shards, grading, Parquet, DuckDB).
+    def run_bare() -> float:
+        """A bare engine in its own process, with the same environment the engine actor gets."""
+        done = subprocess.run(
+            [sys.executable, "-c", BARE, str(spec_file)], env={**os.environ, **spec.env}, capture_output=True, text=True, check=True
+        )
+        result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+        print(f"bare vLLM engine : {result['tokens']:>7.0f} tokens in {result['seconds']:6.1f} s = {result['tokens'] / result['seconds']:6.1f} tokens/s", flush=True)
+        return result["tokens"] / result["seconds"]
+
+    def run_launcher(pair: int) -> float:
+        """The whole launcher path (shards, grading, Parquet, DuckDB) on the loaded engine."""
+        fresh = config.model_copy(update={"output": str(scratch / f"out-{pair}")})
+        start = time.perf_counter()
+        outcome = run_sweep(fresh, show_progress=False)
+        seconds = time.perf_counter() - start
+        tokens = sum(r["tokens_per_problem"] * r["problems"] for r in outcome.summary.to_pylist())
+        print(f"sweep (launcher) : {tokens:>7.0f} tokens in {seconds:6.1f} s = {tokens / seconds:6.1f} tokens/s", flush=True)
+        return tokens / seconds
+
     ray.init(num_cpus=4, include_dashboard=False, logging_level="WARNING")
     pool = start_engines(spec, max_restarts=0)
-    ray.get([h.ready.remote() for h in pool.handles])
-    start = time.perf_counter()
-    outcome = run_sweep(config, show_progress=False)
-    seconds = time.perf_counter() - start
-    tokens = sum(r["tokens_per_problem"] * r["problems"] for r in outcome.summary.to_pylist())
+    ray.get([h.ready.remote() for h in pool.handles])  # the engine loads once, outside the timing
+    ratios = []
+    for pair in range(args.pairs):
+        bare_rate = run_bare()
+        sweep_rate = run_launcher(pair)
+        ratios.append(sweep_rate / bare_rate)
+        print(f"pair {pair}: ratio sweep/bare = {ratios[-1]:.3f}", flush=True)
     pool.shutdown()
     ray.shutdown()
-
-    bare_rate = bare["tokens"] / bare["seconds"]
-    sweep_rate = tokens / seconds
-    print(f"bare vLLM engine : {bare['tokens']:>7.0f} tokens in {bare['seconds']:6.1f} s = {bare_rate:6.1f} tokens/s")
-    print(f"sweep (launcher) : {tokens:>7.0f} tokens in {seconds:6.1f} s = {sweep_rate:6.1f} tokens/s")
-    print(f"ratio sweep/bare : {sweep_rate / bare_rate:.3f}")
+    print(f"ratio sweep/bare : median {statistics.median(ratios):.3f} (pairs: {', '.join(f'{r:.3f}' for r in ratios)})")
 
 
 if __name__ == "__main__":
