@@ -83,6 +83,13 @@ def run_shard(shard: Shard, *, engine: Engine, context: RunContext) -> ShardRepo
             "completion_flops": [forward_flops(params, s.completion_tokens) for s in samples],
             "latency_s": [s.latency_s for s in samples],
             "error": [s.error for s in samples],
+            "reward_model": [None] * len(samples),
+            "step_scores": [None] * len(samples),
+            "score_last": [None] * len(samples),
+            "score_min": [None] * len(samples),
+            "score_prod": [None] * len(samples),
+            "score_mean": [None] * len(samples),
+            "reward_flops": [0.0] * len(samples),
         },
         schema=SAMPLES,
     )

@@ -38,6 +38,15 @@ SAMPLES = pa.schema(
         pa.field("completion_flops", pa.float64(), nullable=False),
         pa.field("latency_s", pa.float64(), nullable=False),
         pa.field("error", pa.string()),
+        # Reward-model scores (null where the strategy used none): one score per solution step,
+        # and its aggregates, so best-of-n and weighted voting are evaluated for any n later.
+        pa.field("reward_model", pa.string()),
+        pa.field("step_scores", pa.list_(pa.float64())),
+        pa.field("score_last", pa.float64()),
+        pa.field("score_min", pa.float64()),
+        pa.field("score_prod", pa.float64()),
+        pa.field("score_mean", pa.float64()),
+        pa.field("reward_flops", pa.float64(), nullable=False),
     ]
 )
 

@@ -39,6 +39,7 @@ def sample_rows(count: int, shard_id: str = "shard-a") -> pa.Table:
             "completion_flops": 2.0e3 * (5 + i),
             "latency_s": 0.25,
             "error": None,
+            "reward_flops": 0.0,
         }
         for i in range(count)
     ]

@@ -58,6 +58,7 @@ def sample(
         "completion_flops": 2.0 * PARAMS * tokens,
         "latency_s": latency,
         "error": error,
+        "reward_flops": 0.0,
     }
 
 
