@@ -28,6 +28,8 @@ NAMESPACE = "scaling-sweep"
 # minutes of start-up and gave nothing measurable on the CPU.
 CPU_ENGINE_DEFAULTS: dict[str, Any] = {"dtype": "float32", "enforce_eager": True, "max_model_len": 4096}
 GPU_ENGINE_DEFAULTS: dict[str, Any] = {}
+# vLLM's INFO lines stream through Ray to the launcher's terminal; keep warnings and errors.
+ENGINE_ENV: dict[str, str] = {"VLLM_LOGGING_LEVEL": "WARNING"}
 
 
 def cpu_engine_env() -> dict[str, str]:
@@ -76,7 +78,7 @@ def resolve_engine_spec(model: ModelConfig, *, cluster_has_gpus: bool, seed: int
     path = resolve_model_path(model.name, model.path)
     defaults = CPU_ENGINE_DEFAULTS if device == "cpu" else GPU_ENGINE_DEFAULTS
     engine_kwargs = {**defaults, **model.engine}
-    env = {**(cpu_engine_env() if device == "cpu" else {}), **model.env}
+    env = {**ENGINE_ENV, **(cpu_engine_env() if device == "cpu" else {}), **model.env}
     params = model.params or count_parameters(path)
     identity = {"path": path, "engine": engine_kwargs, "device": device, "seed": seed, "params": params}
     return EngineSpec(
