@@ -2,10 +2,18 @@
 
 Views: ``samples`` (one row per sample), ``problems``, ``prompts``. Each is created only
 when its files exist, so a fresh or partial output folder still opens.
+
+``connect_readonly`` is the sandbox for SQL written by users (``python -m analysis.query``,
+a SQL endpoint): the views in a read-only database, with DuckDB's own switches locking out
+every file outside the results folder, extensions and settings; ``run_select`` admits one
+SELECT at a time. Remote (``s3://``-style) folders are left out of the sandbox for now.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +42,83 @@ def connect(output: str, *, connection: duckdb.DuckDBPyConnection | None = None)
                 f"SELECT * FROM read_parquet('{_quote(pattern)}', hive_partitioning = false, union_by_name = true)"
             )
     return con
+
+
+class QueryRefused(ValueError):
+    """A user's SQL or results folder that the read-only sandbox will not run."""
+
+
+# Set when the database opens: extensions are neither fetched nor loaded on demand, and
+# Python variables never resolve as tables (the endpoint's locals are not data).
+_READONLY_CONFIG: dict[str, Any] = {
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+    "allow_persistent_secrets": False,
+    "python_enable_replacements": False,
+}
+
+
+def connect_readonly(output: str) -> duckdb.DuckDBPyConnection:
+    """A locked-down connection to ``output``'s views, for SQL a user writes.
+
+    The views are built in a scratch database file that is then reopened read-only, so
+    CREATE/INSERT/DROP and ATTACH fail. After that only files under ``output`` may be read
+    (``allowed_directories`` with ``enable_external_access = false``: the views' globs keep
+    working, ``read_csv('/etc/passwd')``, COPY/EXPORT elsewhere, INSTALL/LOAD do not), and
+    ``lock_configuration`` makes every SET, this one included, fail.
+
+    What DuckDB's switches leave open: the allowed folder is writable too (COPY ... TO
+    inside it) and the temp catalog takes CREATE TEMP; ``run_select`` closes both.
+    """
+    if "://" in output:
+        raise QueryRefused(f"read-only queries need a local results folder, not {output}")
+    root = Path(output).resolve()
+    if not root.exists():
+        raise QueryRefused(f"results folder {output} does not exist")
+    if not root.is_dir():
+        raise QueryRefused(f"results folder {output} is not a folder")
+    if not any(_has_files(str(root), table) for table in TABLES):
+        raise QueryRefused(f"results folder {output} holds no Parquet results ({', '.join(TABLES)})")
+
+    scratch = tempfile.mkdtemp(prefix="sweep-views-")
+    database = f"{scratch}/views.duckdb"  # DuckDB spills to views.duckdb.tmp/ beside it
+    try:
+        with duckdb.connect(database) as build:
+            connect(str(root), connection=build)
+            build.execute("CHECKPOINT")  # the views in the file itself, not in a WAL
+        con = duckdb.connect(database, read_only=True, config=_READONLY_CONFIG)
+        # allowed_directories can only be set once the database runs, and before the lock.
+        # The trailing slash keeps a sibling such as "<root>-old" out of the prefix match.
+        con.execute("SET allowed_directories = $dirs", {"dirs": [f"{root}/"]})
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    weakref.finalize(con, shutil.rmtree, scratch, ignore_errors=True)
+    return con
+
+
+def run_select(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation:
+    """Run one user statement on a ``connect_readonly`` connection, if DuckDB parses it as a SELECT.
+
+    DuckDB's parser decides (DESCRIBE, SHOW, SUMMARIZE, WITH and VALUES are SELECTs); the
+    parsed statement itself is what runs, so nothing is parsed twice. This refuses COPY TO
+    and EXPORT into the results folder and CREATE TEMP, which the connection would allow,
+    and EXPLAIN ANALYZE, which would run what it explains.
+    """
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.ParserException as exc:
+        raise QueryRefused(str(exc)) from None
+    if len(statements) != 1:
+        raise QueryRefused(f"expected one SQL statement, got {len(statements)}")
+    (statement,) = statements
+    if statement.type != duckdb.StatementType.SELECT:
+        raise QueryRefused(f"only SELECT queries are allowed, not {statement.type.name}")
+    return con.sql(statement)
 
 
 def query(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> Any:

