@@ -1,0 +1,1 @@
+"""Tree-search building blocks shared by the REBASE and MCTS strategies (pure logic, no engine)."""
