@@ -1,0 +1,27 @@
+-- The samples of the groups $gids as numbers, for the resampling estimators: one row per
+-- sample in (pid, sample_index) order, so each problem's samples are contiguous and its k-th row
+-- is its k-th sample. kid numbers the problem's answer keys 0, 1, ... (null: no answer, no vote);
+-- key_correct: whether that answer key is right (any sample with it graded right).
+WITH keys AS (
+    SELECT model, strategy, dataset, problem_id, answer_key,
+           (row_number() OVER (
+               PARTITION BY model, strategy, dataset, problem_id ORDER BY answer_key
+           ) - 1)::INTEGER AS kid,
+           bool_or(correct) AS key_correct
+    FROM samples
+    WHERE answer_key IS NOT NULL
+    GROUP BY model, strategy, dataset, problem_id, answer_key
+)
+SELECT p.pid,
+       k.kid,
+       coalesce(k.key_correct, false) AS key_correct,
+       s.correct,
+       s.score_last,
+       s.score_min,
+       s.score_prod,
+       s.score_mean
+FROM samples s
+JOIN est_problems p USING (model, strategy, dataset, problem_id)
+LEFT JOIN keys k USING (model, strategy, dataset, problem_id, answer_key)
+WHERE list_contains($gids, p.gid)
+ORDER BY p.pid, s.sample_index;
