@@ -454,21 +454,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--out is required when output is a URI")
     out = Path(args.out) if args.out else Path(args.output) / "report.html"
 
-    from analysis.estimators import compute_accuracy  # imported late: owned by another module
-    from analysis.views import connect
-
-    con = connect(args.output)
-    accuracy = compute_accuracy(con, resamples=args.resamples, seed=args.seed,
-                                include_reward_flops=args.include_reward_flops)
-    if accuracy.empty:
+    written = write_report(
+        args.output,
+        out=out,
+        resamples=args.resamples,
+        seed=args.seed,
+        n=args.n,
+        aggregation=args.aggregation,
+        include_reward_flops=args.include_reward_flops,
+        title=args.title,
+    )
+    if written is None:
         print(f"error: no results under {args.output}", file=sys.stderr)
         return 1
-    page = build_report(accuracy, title=args.title or f"Inference scaling report: {args.output}",
-                        n=args.n, aggregation=args.aggregation)
+    print(written.resolve())
+    return 0
+
+
+def write_report(
+    output: str,
+    *,
+    out: Path | None = None,
+    resamples: int = 100,
+    seed: int = 0,
+    n: int | None = None,
+    aggregation: str = "last",
+    include_reward_flops: bool = False,
+    title: str | None = None,
+) -> Path | None:
+    """Estimate, fit and write the HTML report of ``output``; None when it holds no samples."""
+    from analysis.estimators import compute_accuracy
+    from analysis.views import connect
+
+    out = out or Path(output) / "report.html"
+    accuracy = compute_accuracy(
+        connect(output), resamples=resamples, seed=seed, include_reward_flops=include_reward_flops
+    )
+    if accuracy.empty:
+        return None
+    page = build_report(
+        accuracy, title=title or f"Inference scaling report: {output}", n=n, aggregation=aggregation
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
-    print(out.resolve())
-    return 0
+    return out
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ class SweepOutcome:
     shards_failed: dict[str, str]
     summary: Any  # pyarrow.Table from analysis/sql/summary.sql
     seconds: float
+    report: str | None = None  # path of the HTML report
 
 
 def prepare_problems(config: SweepConfig) -> dict[str, list[PromptedProblem]]:
@@ -45,7 +46,7 @@ def prepare_problems(config: SweepConfig) -> dict[str, list[PromptedProblem]]:
     return {d.name: prompt_problems(load_problems(d), d) for d in config.datasets}
 
 
-def run_sweep(config: SweepConfig, *, show_progress: bool = True) -> SweepOutcome:
+def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: bool = True) -> SweepOutcome:
     """Run the grid on the current Ray cluster (``ray.init`` must have been called)."""
     import ray
 
@@ -109,7 +110,22 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True) -> SweepOutcom
     seconds = time.perf_counter() - started
     _update_manifest(store, config, specs, run_id, started_at, len(shards), skipped, failed, seconds)
     summary = summarize(config.output, config, [s.shard_id for s in shards])
-    return SweepOutcome(config.output, len(shards), skipped, failed, summary, seconds)
+    report = _write_report(config.output) if write_report else None
+    return SweepOutcome(config.output, len(shards), skipped, failed, summary, seconds, report)
+
+
+def _write_report(output: str) -> str | None:
+    """The HTML report next to the results (local folders); never fails a finished sweep."""
+    from analysis.report import write_report
+
+    if "://" in output:
+        return None  # the report is a local file; `python -m analysis.report URI --out FILE` writes it
+    try:
+        written = write_report(output)
+    except Exception:
+        log.exception("could not write the report; `python -m analysis.report %s` retries", output)
+        return None
+    return str(written.resolve()) if written else None
 
 
 def summarize(output: str, config: SweepConfig, shard_ids: list[str]) -> Any:
@@ -243,6 +259,8 @@ def print_summary(outcome: SweepOutcome) -> None:
         f"{outcome.seconds:.1f} s wall"
     )
     console.print(f"results: {os.path.abspath(outcome.output) if '://' not in outcome.output else outcome.output}")
+    if outcome.report:
+        console.print(f"report:  {outcome.report}")
 
 
 def main(argv: list[str] | None = None) -> int:

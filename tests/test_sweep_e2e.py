@@ -77,6 +77,8 @@ def test_sweep_writes_every_sample_and_summarises(engine_pool: Any, tiny_config:
     assert prompts.schema.remove_metadata().equals(PROMPTS)
     assert "<|im_start|>" in prompts["prompt"][0].as_py()  # the model's chat template was applied
     assert (output / "manifest.json").is_file()
+    assert outcome.report is not None and Path(outcome.report) == (output / "report.html").resolve()
+    assert "plotly" in Path(outcome.report).read_text()[:2_000_000]
 
     summary = {(r["method"], r["n"]): r for r in outcome.summary.to_pylist()}
     assert set(summary) == {("greedy", 1), ("majority_vote", 1), ("majority_vote", 2), ("majority_vote", 4)}
@@ -87,7 +89,7 @@ def test_sweep_writes_every_sample_and_summarises(engine_pool: Any, tiny_config:
 
     # A second run generates nothing and leaves every file untouched.
     before = {f: f.stat().st_mtime_ns for f in (output / "samples").rglob("*.parquet")}
-    again = run_sweep(tiny_config, show_progress=False)
+    again = run_sweep(tiny_config, show_progress=False, write_report=False)
     assert again.shards_skipped == again.shards_total == outcome.shards_total
     assert {f: f.stat().st_mtime_ns for f in (output / "samples").rglob("*.parquet")} == before
 
