@@ -1,6 +1,6 @@
 """DuckDB views over a sweep's results folder, and the loader for ``analysis/sql/*.sql``.
 
-Views: ``samples`` (one row per sample), ``problems``, ``prompts``. Each is created only
+Views: ``samples`` (one row per sample), ``problems``, ``prompts`` and ``nodes`` (tree search). Each is created only
 when its files exist, so a fresh or partial output folder still opens.
 
 ``connect_readonly`` is the sandbox for SQL written by users (``python -m analysis.query``,
@@ -21,7 +21,7 @@ import duckdb
 import pyarrow.fs as pafs
 
 SQL_DIR = Path(__file__).parent / "sql"
-TABLES = ("samples", "problems", "prompts")
+TABLES = ("samples", "problems", "prompts", "nodes")  # nodes: tree-search strategies only
 
 
 def load_sql(name: str) -> str:
