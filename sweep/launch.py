@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -39,6 +39,7 @@ class SweepOutcome:
     summary: Any  # pyarrow.Table from analysis/sql/summary.sql
     seconds: float
     report: str | None = None  # path of the HTML report
+    dead_engines: dict[str, str] = field(default_factory=dict)  # model -> why its engine never started
 
 
 def prepare_problems(config: SweepConfig) -> dict[str, list[PromptedProblem]]:
@@ -80,6 +81,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     log.info("%d shards in the grid, %d already complete, %d to run", len(shards), skipped, len(pending))
     run_id = uuid.uuid4().hex[:12]
     failed: dict[str, str] = {}
+    dead_engines: dict[str, str] = {}
     if pending:
         needed = {s.model for s in pending}
         pools = {
@@ -103,6 +105,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
                 show_progress=show_progress,
             )
             failed = stats.failed
+            dead_engines = stats.dead_engines
         finally:
             for pool in pools.values():
                 pool.shutdown()
@@ -111,7 +114,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     _update_manifest(store, config, specs, run_id, started_at, len(shards), skipped, failed, seconds)
     summary = summarize(config.output, config, [s.shard_id for s in shards])
     report = _write_report(config.output) if write_report else None
-    return SweepOutcome(config.output, len(shards), skipped, failed, summary, seconds, report)
+    return SweepOutcome(config.output, len(shards), skipped, failed, summary, seconds, report, dead_engines)
 
 
 def _write_report(output: str) -> str | None:
@@ -139,6 +142,10 @@ def summarize(output: str, config: SweepConfig, shard_ids: list[str]) -> Any:
             methods.append("greedy" if strategy.name == "greedy" else "majority_vote")
             ns.append(n)
     con = connect(output)
+    if not con.sql("SELECT 1 FROM duckdb_views() WHERE view_name = 'samples'").fetchall():
+        from sweep.schema import SAMPLES
+
+        con.register("samples", SAMPLES.empty_table())  # nothing written yet: an empty table
     return query(
         con,
         "summary",
@@ -288,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ninterrupted: rerun the same command to finish the missing shards ({config.output})", file=sys.stderr)
         return EXIT_INTERRUPTED
     print_summary(outcome)
+    for model, reason in outcome.dead_engines.items():
+        print(f"error: the engine of model {model} failed to start: {reason}", file=sys.stderr)
     if outcome.shards_failed:
         print(f"error: {len(outcome.shards_failed)} shards failed; rerun to retry them", file=sys.stderr)
         return EXIT_FAILED

@@ -46,6 +46,7 @@ def run_shard_task(shard: Shard, handle: Any, context: RunContext) -> ShardRepor
 class SweepStats:
     completed: list[ShardReport] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # shard id -> last error
+    dead_engines: dict[str, str] = field(default_factory=dict)  # model -> why its engine never started
     retries: int = 0
     seconds: float = 0.0
 
@@ -99,6 +100,16 @@ def run_shards(
                 report: ShardReport = ray.get(ref)
             except ray.exceptions.RayError as exc:
                 message = _short_error(exc)
+                if _engine_failed_to_start(exc):
+                    # Retrying cannot help: fail this model's shards now, keep the other models going.
+                    log.error("the engine of model %s failed to start: %s", shard.model, message)
+                    stats.dead_engines[shard.model] = message
+                    dropped = [shard, *queues[shard.model]]
+                    queues[shard.model].clear()
+                    for lost in dropped:
+                        stats.failed[lost.shard_id] = message
+                    bar.update(len(dropped))
+                    continue
                 if attempts[shard.shard_id] < max_attempts:
                     log.warning("shard %s failed (attempt %d), re-queued: %s", shard.shard_id, attempts[shard.shard_id], message)
                     stats.retries += 1
@@ -120,6 +131,12 @@ def run_shards(
     bar.close()
     stats.seconds = time.perf_counter() - start
     return stats
+
+
+def _engine_failed_to_start(exc: Exception) -> bool:
+    """Whether the engine actor died in its constructor (bad path, bad engine args): Ray won't restart it."""
+    cause = getattr(exc, "cause", exc)
+    return isinstance(cause, ray.exceptions.ActorDiedError) and "creation task" in str(cause)
 
 
 def _short_error(exc: Exception) -> str:

@@ -184,3 +184,18 @@ def test_bad_config_exits_2_before_ray(tmp_path: Path, mutate: Any, expected: st
     assert "Started a local Ray instance" not in result.stderr + result.stdout
     assert not (tmp_path / "results").exists()
     assert time.monotonic() - started < 60
+
+
+def test_engine_that_cannot_start_fails_alone(engine_pool: Any, tiny_config: Any) -> None:
+    from sweep.config import ModelConfig
+    from sweep.launch import run_sweep
+
+    broken = ModelConfig(name="broken", path="/nonexistent/model", params=1_000_000)
+    config = tiny_config.model_copy(update={"models": [*tiny_config.models, broken]})
+    outcome = run_sweep(config, show_progress=False, write_report=False)
+
+    assert set(outcome.dead_engines) == {"broken"}
+    assert "/nonexistent/model" in outcome.dead_engines["broken"]
+    assert len(outcome.shards_failed) == outcome.shards_total // 2  # every shard of the broken model, no other
+    # The working model's samples are all there, exactly once.
+    assert_exact(read_samples(Path(config.output)), tiny_config)
