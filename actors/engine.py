@@ -112,6 +112,34 @@ class VLLMEngine:
             seed=seed,
         )
 
+    async def next_token_logprobs(
+        self, prefixes: list[str], candidates: list[str], *, top_k: int = 20
+    ) -> list[tuple[int, dict[str, float]]]:
+        """For each prefix: its token count and the log-probability of each candidate as the next token.
+
+        This is how a causal-LM process reward model is read (Math-Shepherd style): the prefix
+        ends at a step tag and the candidates are the "good"/"bad" tokens. A candidate outside
+        the top ``top_k`` is reported as ``-inf``. Shared prefixes hit vLLM's prefix cache.
+        """
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        ids = {c: self._tokenizer.encode(c, add_special_tokens=False)[0] for c in candidates}
+        params = SamplingParams(
+            max_tokens=1, temperature=0.0, logprobs=top_k, output_kind=RequestOutputKind.FINAL_ONLY
+        )
+        outputs = await asyncio.gather(*(asyncio.wrap_future(self._submit(p, params)) for p in prefixes))
+        results = []
+        for output in outputs:
+            top = output.outputs[0].logprobs[0]  # token id -> Logprob, for the first generated position
+            results.append(
+                (
+                    len(output.prompt_token_ids or []),
+                    {c: (top[i].logprob if i in top else float("-inf")) for c, i in ids.items()},
+                )
+            )
+        return results
+
     def _submit(self, prompt: str, params: Any) -> Future[Any]:
         if self._failure is not None:
             raise self._failure

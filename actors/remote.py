@@ -30,6 +30,15 @@ class EngineActor:
             log.exception("engine died; exiting so Ray restarts this actor")
             os._exit(1)
 
+    async def next_token_logprobs(
+        self, prefixes: list[str], candidates: list[str], top_k: int = 20
+    ) -> list[tuple[int, dict[str, float]]]:
+        try:
+            return await self._engine.next_token_logprobs(prefixes, candidates, top_k=top_k)
+        except EngineFailure:
+            log.exception("engine died; exiting so Ray restarts this actor")
+            os._exit(1)
+
     async def ready(self) -> dict[str, Any]:
         """Returns once the engine is loaded; says where it runs."""
         return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}

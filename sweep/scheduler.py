@@ -27,13 +27,16 @@ log = logging.getLogger(__name__)
 
 
 class RemoteEngine:
-    """The ``Engine`` protocol over an engine actor handle (used inside shard tasks)."""
+    """The ``Engine`` and ``RewardEngine`` protocols over an engine actor handle (used inside shard tasks)."""
 
     def __init__(self, handle: Any) -> None:
         self._handle = handle
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         return ray.get(self._handle.generate.remote(requests))
+
+    def next_token_logprobs(self, prefixes: list[str], candidates: list[str]) -> list[tuple[int, dict[str, float]]]:
+        return ray.get(self._handle.next_token_logprobs.remote(prefixes, candidates))
 
 
 @ray.remote(num_cpus=0, max_retries=0)

@@ -1,0 +1,58 @@
+"""Math-Shepherd-style process reward: P(good token | solution up to a step tag).
+
+For a solution split into steps s_1..s_k, the reward model reads, for each j, the prefix
+``prompt + s_1 + sep + … + s_j + tag`` and the log-probabilities of the ``good`` and ``bad``
+tokens as the next token. The step's score is softmax over those two (Math-Shepherd's
+"+"/"-" after "ки"). All prefixes of all solutions go to the engine in one batch; their
+shared beginnings hit the prefix cache, so a solution costs about its own length in
+reward-model tokens (recorded as ``reward_tokens``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sweep.scorers import RewardEngine, StepScores
+from sweep.search.steps import StepMode, split_steps
+
+
+@dataclass(frozen=True)
+class StepTokenScorer:
+    engine: RewardEngine
+    tag: str = " ки"
+    good: str = "+"
+    bad: str = "-"
+    step_mode: StepMode = "delimiter"
+    delimiter: str = "\n\n"
+
+    def score(self, items: Sequence[tuple[str, str]]) -> list[StepScores]:
+        """Per-step scores of each (prompt, completion)."""
+        split = [split_steps(completion, mode=self.step_mode, delimiter=self.delimiter) for _, completion in items]
+        prefixes = [
+            prompt + self.delimiter.join(steps[: j + 1]) + self.tag
+            for (prompt, _), steps in zip(items, split, strict=True)
+            for j in range(len(steps))
+        ]
+        read = self.engine.next_token_logprobs(prefixes, [self.good, self.bad]) if prefixes else []
+        results, cursor = [], 0
+        for steps in split:
+            mine = read[cursor : cursor + len(steps)]
+            cursor += len(steps)
+            results.append(
+                StepScores(
+                    steps=steps,
+                    scores=[good_probability(lp[self.good], lp[self.bad]) for _, lp in mine],
+                    reward_tokens=mine[-1][0] if mine else 0,
+                )
+            )
+        return results
+
+
+def good_probability(good: float, bad: float) -> float:
+    """softmax([good, bad])[0] from log-probabilities; a candidate outside the top-k is -inf."""
+    if good == bad == -math.inf:
+        return 0.0
+    top = max(good, bad)
+    return math.exp(good - top) / (math.exp(good - top) + math.exp(bad - top))

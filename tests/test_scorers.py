@@ -1,0 +1,76 @@
+"""Step-token PRM scoring: the prefix/tag logic against planned log-probs, then on the real CPU engine."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from sweep.scorers import aggregate
+from sweep.scorers.step_token import StepTokenScorer, good_probability
+
+
+class PlannedEngine:
+    """Answers next-token log-probs from a plan keyed by prefix (logic only; no model needed)."""
+
+    def __init__(self, plan: dict[str, tuple[float, float]]) -> None:
+        self.plan = plan
+        self.calls: list[list[str]] = []
+
+    def next_token_logprobs(self, prefixes: list[str], candidates: list[str]) -> list[tuple[int, dict[str, float]]]:
+        self.calls.append(prefixes)
+        return [(len(p), dict(zip(candidates, self.plan[p], strict=True))) for p in prefixes]
+
+
+def test_prefixes_end_at_each_step_tag_and_scores_are_softmax() -> None:
+    engine = PlannedEngine(
+        {
+            "Q: 2+3?\nA: 2 plus 3. ки": (math.log(0.9), math.log(0.1)),
+            "Q: 2+3?\nA: 2 plus 3.\n\nThe answer is 5. ки": (math.log(0.3), math.log(0.6)),
+        }
+    )
+    scorer = StepTokenScorer(engine=engine, tag=" ки", good="+", bad="-")
+    (result,) = scorer.score([("Q: 2+3?\nA: ", "2 plus 3.\n\nThe answer is 5.")])
+    assert result.steps == ["2 plus 3.", "The answer is 5."]
+    assert result.scores == pytest.approx([0.9, 1 / 3])
+    assert result.reward_tokens == len("Q: 2+3?\nA: 2 plus 3.\n\nThe answer is 5. ки")
+    assert len(engine.calls) == 1  # every prefix of every solution in one batch
+
+
+def test_empty_completion_has_no_steps_and_no_engine_call() -> None:
+    engine = PlannedEngine({})
+    (result,) = StepTokenScorer(engine=engine).score([("prompt", "   ")])
+    assert result.steps == [] and result.scores == [] and result.reward_tokens == 0
+    assert engine.calls == []
+
+
+def test_good_probability_edges() -> None:
+    assert good_probability(0.0, -math.inf) == 1.0
+    assert good_probability(-math.inf, 0.0) == 0.0
+    assert good_probability(-math.inf, -math.inf) == 0.0
+    assert good_probability(-1.0, -1.0) == pytest.approx(0.5)
+    assert good_probability(-1000.0, -1001.0) == pytest.approx(1 / (1 + math.exp(-1)))
+
+
+def test_aggregates() -> None:
+    assert aggregate([0.5, 0.8, 0.2]) == pytest.approx({"last": 0.2, "min": 0.2, "prod": 0.08, "mean": 0.5})
+    assert aggregate([]) == {"last": None, "min": None, "prod": None, "mean": None}
+
+
+def test_step_token_scores_on_the_real_engine(engine_pool: Any) -> None:
+    """The small CPU model as its own PRM: one probability per step, deterministic."""
+    from sweep.scheduler import RemoteEngine
+
+    scorer = StepTokenScorer(engine=RemoteEngine(engine_pool.handles[0]), tag="\nIs this step correct?", good=" Yes", bad=" No")
+    items = [
+        ("Tom has 3 apples and buys 2 more. How many apples?\n", "3 + 2 = 5.\n\nThe answer is 5."),
+        ("Tom has 3 apples and buys 2 more. How many apples?\n", "3 + 2 = 7.\n\nHe has 7.\n\nThe answer is 7."),
+    ]
+    first = scorer.score(items)
+    assert [len(r.scores) for r in first] == [2, 3]
+    assert all(0.0 <= s <= 1.0 for r in first for s in r.scores)
+    assert all(r.reward_tokens > 0 for r in first)
+    assert any(0.0 < s < 1.0 for r in first for s in r.scores)  # both candidates were in the top-k
+    again = scorer.score(items)
+    assert [s for r in again for s in r.scores] == pytest.approx([s for r in first for s in r.scores])
