@@ -57,6 +57,20 @@ class ModelConfig(Strict):
         return int(self.engine.get("tensor_parallel_size", 1))
 
 
+class RewardModelConfig(ModelConfig):
+    """A process reward model, served by engine actors like the policies (same spec, same actor)."""
+
+    kind: Literal["step_token"] = Field(default="step_token", description="Scorer kind (sweep.scorers).")
+    tag: str = Field(default=" ки", description="Text put after each step; the PRM is read there.")
+    good: str = Field(default="+", description="Token whose probability at the tag scores the step.")
+    bad: str = Field(default="-", description="The competing token (softmax over good and bad).")
+    step_mode: Literal["delimiter", "step_marker"] = "delimiter"
+    delimiter: str = Field(default="\n\n", description="Step separator in completions.")
+
+    def scorer_settings(self) -> dict[str, str]:
+        return self.model_dump(include={"kind", "tag", "good", "bad", "step_mode", "delimiter"})
+
+
 class PromptConfig(Strict):
     system: str | None = Field(default=None, description="System message; dataset default when absent.")
     answer_format: Literal["boxed", "the_answer_is"] | None = Field(
@@ -133,6 +147,9 @@ class SweepConfig(Strict):
     models: list[ModelConfig] = Field(min_length=1)
     datasets: list[DatasetConfig] = Field(min_length=1)
     strategies: list[StrategySettings] = Field(min_length=1)
+    reward_models: list[RewardModelConfig] = Field(
+        default_factory=list, description="PRMs that strategies name with `reward_model:`."
+    )
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
 
@@ -161,10 +178,19 @@ class SweepConfig(Strict):
             ("models", [m.name for m in self.models]),
             ("datasets", [d.name for d in self.datasets]),
             ("strategies", [s.label for s in self.strategies]),
+            ("reward_models", [r.name for r in self.reward_models]),
         ):
             duplicates = sorted({x for x in labels if labels.count(x) > 1})
             if duplicates:
                 raise ValueError(f"{kind}: duplicate names {duplicates}")
+        known = {r.name for r in self.reward_models}
+        for strategy in self.strategies:
+            wanted = getattr(strategy, "reward_model", None)
+            if wanted is not None and wanted not in known:
+                raise ValueError(
+                    f"strategies.{strategy.label}.reward_model: unknown reward model {wanted!r}; "
+                    f"declared: {sorted(known)}"
+                )
         return self
 
 
@@ -189,10 +215,10 @@ def load_config(path: str | Path) -> SweepConfig:
         config = SweepConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_format_errors(exc)}") from None
-    for model in config.models:
+    for section, model in [("models", m) for m in config.models] + [("reward_models", r) for r in config.reward_models]:
         if model.path is None and model.name not in BUILTIN_MODELS:
             raise ConfigError(
-                f"{path}: models.{model.name}: unknown model; give `path:` or use a built-in name "
+                f"{path}: {section}.{model.name}: unknown model; give `path:` or use a built-in name "
                 f"({sorted(BUILTIN_MODELS)})"
             )
     datasets = []

@@ -69,7 +69,8 @@ class EngineSpec:
 
     @property
     def actor_prefix(self) -> str:
-        return f"engine-{self.model}-{digest(self.identity, 10)}"
+        # Named after what runs, not the label: a PRM entry with a policy's spec shares its actor.
+        return f"engine-{Path(self.path).name}-{digest(self.identity, 10)}"
 
 
 def resolve_engine_spec(model: ModelConfig, *, cluster_has_gpus: bool, seed: int) -> EngineSpec:

@@ -44,6 +44,7 @@ def build_shards(
     *,
     prompted: dict[str, list[PromptedProblem]],
     model_identity: dict[str, dict[str, Any]],
+    reward_identity: dict[str, dict[str, Any]] | None = None,
 ) -> list[Shard]:
     """All shards of the grid, in a deterministic order."""
     shards: list[Shard] = []
@@ -56,6 +57,7 @@ def build_shards(
                     chunk = tuple(ordered[start : start + size])
                     identity = _shard_identity(
                         model=model_identity[model.name],
+                        reward=(reward_identity or {}).get(getattr(strategy, "reward_model", None) or ""),
                         strategy=strategy,
                         generation=config.generation,
                         dataset=dataset.name,
@@ -80,13 +82,14 @@ def build_shards(
 def _shard_identity(
     *,
     model: dict[str, Any],
+    reward: dict[str, Any] | None,
     strategy: StrategySettings,
     generation: GenerationConfig,
     dataset: str,
     chunk: tuple[PromptedProblem, ...],
     seed: int,
 ) -> dict[str, Any]:
-    return {
+    identity = {
         "model": model,
         "strategy": strategy.generation_identity(),
         "generation": generation.model_dump(),
@@ -96,3 +99,6 @@ def _shard_identity(
         ],
         "seed": seed,
     }
+    if reward is not None:  # scores are part of the output; without one, ids stay as they were
+        identity["reward"] = reward
+    return identity

@@ -51,7 +51,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     """Run the grid on the current Ray cluster (``ray.init`` must have been called)."""
     import ray
 
-    from sweep.engines import resolve_engine_spec, start_engines
+    from sweep.engines import EnginePool, EngineSpec, resolve_engine_spec, start_engines
     from sweep.grid import build_shards
     from sweep.runner import RunContext
     from sweep.scheduler import run_shards
@@ -64,7 +64,16 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     store = ResultsStore(config.output)
     has_gpus = ray.cluster_resources().get("GPU", 0) > 0
     specs = {m.name: resolve_engine_spec(m, cluster_has_gpus=has_gpus, seed=config.seed) for m in config.models}
-    shards = build_shards(config, prompted=prompted, model_identity={k: s.identity for k, s in specs.items()})
+    reward_specs = {
+        r.name: resolve_engine_spec(r, cluster_has_gpus=has_gpus, seed=config.seed) for r in config.reward_models
+    }
+    scorers = {r.name: r.scorer_settings() for r in config.reward_models}
+    shards = build_shards(
+        config,
+        prompted=prompted,
+        model_identity={k: s.identity for k, s in specs.items()},
+        reward_identity={k: {**s.identity, **scorers[k]} for k, s in reward_specs.items()},
+    )
 
     _write_problems(store, prompted)
     pending = [
@@ -84,21 +93,30 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     dead_engines: dict[str, str] = {}
     if pending:
         needed = {s.model for s in pending}
-        pools = {
-            name: start_engines(spec, max_restarts=config.scheduler.engine_max_restarts)
-            for name, spec in specs.items()
-            if name in needed
-        }
+        needed_rewards = {getattr(s.strategy, "reward_model", None) for s in pending} - {None}
+        # One set of actors per distinct engine spec: a PRM with a policy's spec shares its engine.
+        engines: dict[str, EnginePool] = {}
+
+        def pool_for(spec: EngineSpec) -> EnginePool:
+            if spec.actor_prefix not in engines:
+                engines[spec.actor_prefix] = start_engines(spec, max_restarts=config.scheduler.engine_max_restarts)
+            return engines[spec.actor_prefix]
+
+        pools = {name: pool_for(spec) for name, spec in specs.items() if name in needed}
+        reward_pools = {name: pool_for(spec) for name, spec in reward_specs.items() if name in needed_rewards}
         try:
             context = RunContext(
                 run_id=run_id,
                 store=store,
                 generation=config.generation,
                 model_params={k: s.params for k, s in specs.items()},
+                reward_params={k: s.params for k, s in reward_specs.items()},
+                scorers=scorers,
             )
             stats = run_shards(
                 pending,
                 pools=pools,
+                reward_pools=reward_pools,
                 context=context,
                 max_inflight_per_engine=config.scheduler.max_inflight_per_engine,
                 max_attempts=config.scheduler.max_attempts,
@@ -107,7 +125,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
             failed = stats.failed
             dead_engines = stats.dead_engines
         finally:
-            for pool in pools.values():
+            for pool in engines.values():
                 pool.shutdown()
 
     seconds = time.perf_counter() - started

@@ -45,9 +45,9 @@ def cache_dir() -> Path:
 
 def resolve_model_path(name: str, path: str | None) -> str:
     """A folder or hub id vLLM can load: the given path, else the converted built-in."""
-    if path is not None:
+    if path is not None and path not in BUILTIN_MODELS:
         return path
-    return str(ensure_builtin_model(name))
+    return str(ensure_builtin_model(path or name))
 
 
 def ensure_builtin_model(name: str, *, root: Path | None = None) -> Path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
@@ -17,6 +17,8 @@ from sweep.config import GenerationConfig
 from sweep.flops import forward_flops
 from sweep.grading import grade_completions
 from sweep.grid import Shard, digest
+from sweep.scorers import RewardEngine, aggregate
+from sweep.scorers.step_token import StepTokenScorer
 from sweep.schema import PROMPTS, SAMPLES
 from sweep.storage import ResultsStore
 from sweep.strategies import STRATEGIES
@@ -32,6 +34,8 @@ class RunContext:
     store: ResultsStore
     generation: GenerationConfig
     model_params: dict[str, int]  # model label -> parameter count
+    reward_params: dict[str, int] = field(default_factory=dict)  # reward model label -> parameters
+    scorers: dict[str, dict[str, str]] = field(default_factory=dict)  # reward model label -> scorer settings
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,9 @@ class ShardReport:
     seconds: float
 
 
-def run_shard(shard: Shard, *, engine: Engine, context: RunContext) -> ShardReport:
+def run_shard(
+    shard: Shard, *, engine: Engine, context: RunContext, reward_engine: RewardEngine | None = None
+) -> ShardReport:
     start = time.perf_counter()
     strategy = STRATEGIES[shard.strategy.name]
     samples = strategy.run(
@@ -56,6 +62,7 @@ def run_shard(shard: Shard, *, engine: Engine, context: RunContext) -> ShardRepo
     by_id = {p.problem.problem_id: p.problem for p in shard.problems}
     grades = grade_completions([s.completion for s in samples], [by_id[s.problem_id] for s in samples])
     params = context.model_params[shard.model]
+    reward = _score(shard, samples, reward_engine, context)
     prompt_ids = {s.problem_id: digest(s.prompt) for s in samples}
 
     table = pa.table(
@@ -83,13 +90,7 @@ def run_shard(shard: Shard, *, engine: Engine, context: RunContext) -> ShardRepo
             "completion_flops": [forward_flops(params, s.completion_tokens) for s in samples],
             "latency_s": [s.latency_s for s in samples],
             "error": [s.error for s in samples],
-            "reward_model": [None] * len(samples),
-            "step_scores": [None] * len(samples),
-            "score_last": [None] * len(samples),
-            "score_min": [None] * len(samples),
-            "score_prod": [None] * len(samples),
-            "score_mean": [None] * len(samples),
-            "reward_flops": [0.0] * len(samples),
+            **reward,
         },
         schema=SAMPLES,
     )
@@ -126,3 +127,28 @@ def run_shard(shard: Shard, *, engine: Engine, context: RunContext) -> ShardRepo
         errors=sum(s.error is not None for s in samples),
         seconds=time.perf_counter() - start,
     )
+
+
+def _score(
+    shard: Shard, samples: list, reward_engine: RewardEngine | None, context: RunContext
+) -> dict[str, list]:
+    """The reward columns: per-step scores and aggregates, or nulls when the strategy names no PRM."""
+    name = getattr(shard.strategy, "reward_model", None)
+    if name is None:
+        return {
+            "reward_model": [None] * len(samples),
+            "step_scores": [None] * len(samples),
+            **{f"score_{a}": [None] * len(samples) for a in ("last", "min", "prod", "mean")},
+            "reward_flops": [0.0] * len(samples),
+        }
+    assert reward_engine is not None, "the scheduler passes the reward model's engine"
+    settings = {k: v for k, v in context.scorers[name].items() if k != "kind"}
+    scored = StepTokenScorer(engine=reward_engine, **settings).score([(s.prompt, s.completion) for s in samples])
+    aggregates = [aggregate(r.scores) for r in scored]
+    params = context.reward_params[name]
+    return {
+        "reward_model": [name] * len(samples),
+        "step_scores": [r.scores for r in scored],
+        **{f"score_{a}": [agg[a] for agg in aggregates] for a in ("last", "min", "prod", "mean")},
+        "reward_flops": [forward_flops(params, r.reward_tokens) for r in scored],
+    }

@@ -40,9 +40,10 @@ class RemoteEngine:
 
 
 @ray.remote(num_cpus=0, max_retries=0)
-def run_shard_task(shard: Shard, handle: Any, context: RunContext) -> ShardReport:
+def run_shard_task(shard: Shard, handle: Any, context: RunContext, reward_handle: Any = None) -> ShardReport:
     logging.basicConfig(level=logging.INFO)
-    return run_shard(shard, engine=RemoteEngine(handle), context=context)
+    reward_engine = RemoteEngine(reward_handle) if reward_handle is not None else None
+    return run_shard(shard, engine=RemoteEngine(handle), context=context, reward_engine=reward_engine)
 
 
 @dataclass
@@ -62,6 +63,7 @@ def run_shards(
     shards: list[Shard],
     *,
     pools: dict[str, EnginePool],
+    reward_pools: dict[str, EnginePool] | None = None,
     context: RunContext,
     max_inflight_per_engine: int,
     max_attempts: int,
@@ -89,7 +91,12 @@ def run_shards(
                     break
                 shard = queue.popleft()
                 attempts[shard.shard_id] = attempts.get(shard.shard_id, 0) + 1
-                ref = run_shard_task.remote(shard, pools[model].handles[slot[1]], context)
+                reward_name = getattr(shard.strategy, "reward_model", None)
+                reward_handle = None
+                if reward_name is not None:
+                    handles = (reward_pools or {})[reward_name].handles
+                    reward_handle = handles[attempts[shard.shard_id] % len(handles)]
+                ref = run_shard_task.remote(shard, pools[model].handles[slot[1]], context, reward_handle)
                 inflight[ref] = (shard, slot)
                 load[slot] += 1
 

@@ -31,9 +31,16 @@ def test_higher_reward_never_gets_fewer_children(rewards: list[float], budget: i
 
 @given(rewards_lists, budgets)
 def test_zero_temperature_gives_everything_to_the_best(rewards: list[float], budget: int) -> None:
-    counts = allocate_children(rewards, budget, temperature=1e-9)
+    counts = allocate_children(rewards, budget, temperature=0.0)
     best = max(rewards)
     assert sum(c for c, r in zip(counts, rewards, strict=True) if r == best) == budget
+
+
+@given(st.lists(st.integers(min_value=0, max_value=1000), min_size=1, max_size=20, unique=True), budgets)
+def test_temperature_towards_zero_converges_to_the_best(scaled: list[int], budget: int) -> None:
+    rewards = [x / 1000 for x in scaled]  # distinct by at least 1e-3
+    counts = allocate_children(rewards, budget, temperature=1e-5)
+    assert counts[rewards.index(max(rewards))] == budget
 
 
 @given(rewards_lists, budgets)

@@ -199,3 +199,43 @@ def test_engine_that_cannot_start_fails_alone(engine_pool: Any, tiny_config: Any
     assert len(outcome.shards_failed) == outcome.shards_total // 2  # every shard of the broken model, no other
     # The working model's samples are all there, exactly once.
     assert_exact(read_samples(Path(config.output)), tiny_config)
+
+
+def test_sampling_shards_store_prm_scores(engine_pool: Any, tiny_config: Any) -> None:
+    """The small model as its own step-token PRM: scores on every sample, served by the same engine."""
+    from analysis.estimators import compute_accuracy
+    from analysis.views import connect
+    from sweep.config import RewardModelConfig
+    from sweep.launch import run_sweep
+
+    policy = tiny_config.models[0]
+    prm = RewardModelConfig(
+        name="smol-prm",
+        path=policy.name,  # a built-in name: same weights, same engine spec, so the same actor
+        engine=policy.engine,
+        env=policy.env,
+        tag="\nIs this step correct?",
+        good=" Yes",
+        bad=" No",
+    )
+    strategies = [
+        s.model_copy(update={"reward_model": "smol-prm"}) if s.name == "sampling" else s for s in tiny_config.strategies
+    ]
+    config = tiny_config.model_copy(update={"reward_models": [prm], "strategies": strategies})
+    outcome = run_sweep(config, show_progress=False, write_report=False)
+    assert not outcome.shards_failed
+
+    rows = read_samples(Path(config.output)).to_pylist()
+    assert len(rows) == expected_rows(config)
+    scored = [r for r in rows if r["strategy"] == "sampling"]
+    for row in scored:
+        assert row["reward_model"] == "smol-prm"
+        scores = row["step_scores"]
+        assert scores and all(0.0 <= s <= 1.0 for s in scores)
+        assert row["score_last"] == scores[-1] and row["score_min"] == min(scores)
+        assert row["score_mean"] == pytest.approx(sum(scores) / len(scores))
+        assert row["reward_flops"] > 0 and row["reward_flops"] % (2.0 * row["model_params"]) == 0
+    assert all(r["step_scores"] is None and r["reward_flops"] == 0.0 for r in rows if r["strategy"] == "greedy")
+
+    methods = set(compute_accuracy(connect(config.output), resamples=20)["method"])
+    assert {"best_of_n_last", "best_of_n_min", "weighted_vote_prod", "weighted_vote_mean"} <= methods

@@ -38,6 +38,9 @@ class SamplingSettings(StrategySettings):
     n: list[PositiveInt] = Field(min_length=1, description="Sample counts evaluated; n_max are drawn once.")
     temperature: float = Field(default=1.0, gt=0, description="Sampling temperature (> 0).")
     top_p: float = Field(default=1.0, gt=0, le=1)
+    reward_model: str | None = Field(
+        default=None, description="A `reward_models:` entry that scores every sample step by step."
+    )
 
     @field_validator("n")
     @classmethod
