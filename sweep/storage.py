@@ -12,6 +12,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,16 @@ META_VERSION = b"scaling_sweep.schema_version"
 
 @dataclass(frozen=True)
 class ResultsStore:
-    """The output folder of one sweep. Picklable: Ray tasks rebuild the filesystem from the URI."""
+    """The output folder of one sweep: the filesystem is resolved once per process and pickles with it."""
 
     output: str
 
-    @property
+    def __post_init__(self) -> None:
+        # Absolute at construction, on the driver: Ray workers may run in another directory.
+        if "://" not in self.output:
+            object.__setattr__(self, "output", str(Path(self.output).resolve()))
+
+    @cached_property
     def _fs_root(self) -> tuple[pafs.FileSystem, str]:
         if "://" in self.output:
             return pafs.FileSystem.from_uri(self.output)
