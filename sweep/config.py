@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sweep.models import BUILTIN_MODELS
+from sweep.scorers.registry import SCORERS
 from sweep.strategies import STRATEGIES, StrategySettings
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -60,12 +61,19 @@ class ModelConfig(Strict):
 class RewardModelConfig(ModelConfig):
     """A process reward model, served by engine actors like the policies (same spec, same actor)."""
 
-    kind: Literal["step_token"] = Field(default="step_token", description="Scorer kind (sweep.scorers).")
+    kind: str = Field(default="step_token", description="Scorer kind, a key of sweep.scorers.registry.SCORERS.")
     tag: str = Field(default=" ки", description="Text put after each step; the PRM is read there.")
     good: str = Field(default="+", description="Token whose probability at the tag scores the step.")
     bad: str = Field(default="-", description="The competing token (softmax over good and bad).")
     step_mode: Literal["delimiter", "step_marker"] = "delimiter"
     delimiter: str = Field(default="\n\n", description="Step separator in completions.")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in SCORERS:
+            raise ValueError(f"unknown reward model kind {value!r}; known: {sorted(SCORERS)}")
+        return value
 
     def scorer_settings(self) -> dict[str, str]:
         return self.model_dump(include={"kind", "tag", "good", "bad", "step_mode", "delimiter"})

@@ -18,7 +18,7 @@ from sweep.flops import forward_flops
 from sweep.grading import grade_completions
 from sweep.grid import Shard, digest
 from sweep.scorers import RewardEngine, aggregate
-from sweep.scorers.step_token import StepTokenScorer
+from sweep.scorers.registry import build_scorer
 from sweep.schema import PROMPTS, SAMPLES
 from sweep.storage import ResultsStore
 from sweep.strategies import STRATEGIES
@@ -143,7 +143,8 @@ def _score(
         }
     assert reward_engine is not None, "the scheduler passes the reward model's engine"
     settings = {k: v for k, v in context.scorers[name].items() if k != "kind"}
-    scored = StepTokenScorer(engine=reward_engine, **settings).score([(s.prompt, s.completion) for s in samples])
+    scorer = build_scorer(context.scorers[name]["kind"], engine=reward_engine, settings=settings)
+    scored = scorer.score([(s.prompt, s.completion) for s in samples])
     aggregates = [aggregate(r.scores) for r in scored]
     params = context.reward_params[name]
     return {

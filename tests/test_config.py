@@ -297,3 +297,21 @@ def test_nonpositive_shard_size(tmp_path: Path) -> None:
     data = base_config()
     data["scheduler"] = {"shard_size": 0}
     assert "scheduler.shard_size" in load_error(write_yaml(tmp_path, data))
+
+
+def test_reward_model_kind_and_reference_are_checked(tmp_path: Path) -> None:
+    import yaml
+
+    raw = yaml.safe_load((CONFIGS / "smoke.yaml").read_text())
+    raw["reward_models"][0]["kind"] = "crystal_ball"
+    bad_kind = tmp_path / "kind.yaml"
+    bad_kind.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="unknown reward model kind 'crystal_ball'"):
+        load_config(bad_kind)
+
+    raw = yaml.safe_load((CONFIGS / "smoke.yaml").read_text())
+    raw["strategies"][1]["reward_model"] = "missing-prm"
+    bad_ref = tmp_path / "ref.yaml"
+    bad_ref.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="reward_model: unknown reward model 'missing-prm'"):
+        load_config(bad_ref)
