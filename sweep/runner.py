@@ -17,7 +17,7 @@ from sweep.config import GenerationConfig
 from sweep.flops import forward_flops
 from sweep.grading import grade_completions
 from sweep.grid import Shard, digest
-from sweep.scorers import RewardEngine, aggregate
+from sweep.scorers import AGGREGATIONS, RewardEngine, aggregate
 from sweep.scorers.registry import build_scorer
 from sweep.schema import PROMPTS, SAMPLES
 from sweep.storage import ResultsStore
@@ -138,7 +138,7 @@ def _score(
         return {
             "reward_model": [None] * len(samples),
             "step_scores": [None] * len(samples),
-            **{f"score_{a}": [None] * len(samples) for a in ("last", "min", "prod", "mean")},
+            **{f"score_{a}": [None] * len(samples) for a in AGGREGATIONS},
             "reward_flops": [0.0] * len(samples),
         }
     assert reward_engine is not None, "the scheduler passes the reward model's engine"
@@ -150,6 +150,6 @@ def _score(
     return {
         "reward_model": [name] * len(samples),
         "step_scores": [r.scores for r in scored],
-        **{f"score_{a}": [agg[a] for agg in aggregates] for a in ("last", "min", "prod", "mean")},
+        **{f"score_{a}": [agg[a] for agg in aggregates] for a in AGGREGATIONS},
         "reward_flops": [forward_flops(params, r.reward_tokens) for r in scored],
     }

@@ -34,10 +34,13 @@ class Scorer(Protocol):
     def score(self, items: Sequence[tuple[str, str]]) -> list[StepScores]: ...
 
 
+AGGREGATIONS = ("last", "min", "prod", "mean")  # stored as score_<aggregation>
+
+
 def aggregate(scores: Sequence[float]) -> dict[str, float | None]:
     """The step-score aggregates stored per sample; None when a solution has no steps."""
     if not scores:
-        return {"last": None, "min": None, "prod": None, "mean": None}
+        return dict.fromkeys(AGGREGATIONS)
     return {
         "last": scores[-1],
         "min": min(scores),
