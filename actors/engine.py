@@ -105,11 +105,13 @@ class VLLMEngine:
                     tokens=len(c.token_ids),
                     finish_reason=c.finish_reason,
                     cumulative_logprob=c.cumulative_logprob,
+                    stop_reason=c.stop_reason,
                 )
                 for c in final.outputs
             ],
             latency_s=time.perf_counter() - start,
             seed=seed,
+            cached_tokens=int(final.num_cached_tokens or 0),
         )
 
     async def next_token_logprobs(
@@ -140,7 +142,35 @@ class VLLMEngine:
             )
         return results
 
-    def _submit(self, prompt: str, params: Any) -> Future[Any]:
+    async def completion_logprobs(self, items: list[tuple[str, str]]) -> list[tuple[int, list[tuple[int, float]]]]:
+        """For each (prompt, completion): the tokens read, and each completion token's
+        (end offset in the completion, log-probability under this model).
+
+        The text is tokenised here, with offsets, and sent as token ids, so the offsets match
+        exactly what the model read. One forward pass each (``prompt_logprobs``, one new token).
+        """
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        params = SamplingParams(
+            max_tokens=1, temperature=0.0, prompt_logprobs=0, output_kind=RequestOutputKind.FINAL_ONLY
+        )
+        encoded = [self._tokenizer(p + c, return_offsets_mapping=True) for p, c in items]
+        outputs = await asyncio.gather(
+            *(asyncio.wrap_future(self._submit({"prompt_token_ids": e["input_ids"]}, params)) for e in encoded)
+        )
+        results = []
+        for (prompt, _), e, output in zip(items, encoded, outputs, strict=True):
+            ids, logprobs = e["input_ids"], output.prompt_logprobs or []
+            tokens = [
+                (end - len(prompt), logprobs[i][ids[i]].logprob)
+                for i, (begin, end) in enumerate(e["offset_mapping"])
+                if i > 0 and begin >= len(prompt) and end > begin and logprobs[i] is not None
+            ]
+            results.append((len(ids), tokens))
+        return results
+
+    def _submit(self, prompt: str | dict[str, Any], params: Any) -> Future[Any]:
         if self._failure is not None:
             raise self._failure
         future: Future[Any] = Future()
@@ -174,7 +204,8 @@ class VLLMEngine:
             return False
         request_id, prompt, params, future = item
         try:
-            self._engine.add_request(request_id, {"prompt": prompt}, params)
+            inputs = prompt if isinstance(prompt, dict) else {"prompt": prompt}
+            self._engine.add_request(request_id, inputs, params)
         except Exception as exc:  # e.g. a prompt longer than the context: this request only
             future.set_exception(exc)
             return True

@@ -27,6 +27,7 @@ class Completion:
     tokens: int
     finish_reason: str | None
     cumulative_logprob: float | None
+    stop_reason: str | int | None = None  # the stop string (or token id) that ended it; None: EOS or length
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class GenerationResult:
     latency_s: float
     seed: int | None  # the seed that actually governed sampling (request or engine level)
     error: str | None = None  # a per-request failure; the completions are then empty
+    cached_tokens: int = 0  # prompt tokens served from the prefix cache (not re-encoded)
 
 
 class Engine(Protocol):

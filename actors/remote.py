@@ -39,6 +39,13 @@ class EngineActor:
             log.exception("engine died; exiting so Ray restarts this actor")
             os._exit(1)
 
+    async def completion_logprobs(self, items: list[tuple[str, str]]) -> list[tuple[int, list[tuple[int, float]]]]:
+        try:
+            return await self._engine.completion_logprobs(items)
+        except EngineFailure:
+            log.exception("engine died; exiting so Ray restarts this actor")
+            os._exit(1)
+
     async def ready(self) -> dict[str, Any]:
         """Returns once the engine is loaded; says where it runs."""
         return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}

@@ -38,6 +38,9 @@ class RemoteEngine:
     def next_token_logprobs(self, prefixes: list[str], candidates: list[str]) -> list[tuple[int, dict[str, float]]]:
         return ray.get(self._handle.next_token_logprobs.remote(prefixes, candidates))
 
+    def completion_logprobs(self, items: list[tuple[str, str]]) -> list[tuple[int, list[tuple[int, float]]]]:
+        return ray.get(self._handle.completion_logprobs.remote(items))
+
 
 @ray.remote(num_cpus=0, max_retries=0)
 def run_shard_task(shard: Shard, handle: Any, context: RunContext, reward_handle: Any = None) -> ShardReport:
