@@ -142,7 +142,9 @@ class VLLMEngine:
             )
         return results
 
-    async def completion_logprobs(self, items: list[tuple[str, str]]) -> list[tuple[int, list[tuple[int, float]]]]:
+    async def completion_logprobs(
+        self, items: list[tuple[str, str]]
+    ) -> list[tuple[int, list[tuple[int, float]]]]:
         """For each (prompt, completion): the tokens read, and each completion token's
         (end offset in the completion, log-probability under this model).
 
@@ -157,7 +159,10 @@ class VLLMEngine:
         )
         encoded = [self._tokenizer(p + c, return_offsets_mapping=True) for p, c in items]
         outputs = await asyncio.gather(
-            *(asyncio.wrap_future(self._submit({"prompt_token_ids": e["input_ids"]}, params)) for e in encoded)
+            *(
+                asyncio.wrap_future(self._submit({"prompt_token_ids": e["input_ids"]}, params))
+                for e in encoded
+            )
         )
         results = []
         for (prompt, _), e, output in zip(items, encoded, outputs, strict=True):
@@ -169,6 +174,27 @@ class VLLMEngine:
             ]
             results.append((len(ids), tokens))
         return results
+
+    async def step_rewards(self, texts: list[str], *, step_tag: str) -> list[tuple[int, list[list[float]]]]:
+        """For each text: its token count and the reward head's class probabilities at each
+        ``step_tag`` token, in order (one row per step; row[1] is P(step correct) for a PRM).
+
+        This is how a process reward model with a classification head is read (Qwen2.5-Math-PRM,
+        ``runner="pooling"``): one forward pass per text, step-tag pooling, softmax over classes.
+        The tag is sent per request because vLLM's default tag id is Qwen's ``<extra_0>`` (151651),
+        whatever the tokenizer. Token-level pooling skips the prefix cache, so every token is read.
+        """
+        from vllm import PoolingParams
+
+        tag_ids = self._tokenizer.encode(step_tag, add_special_tokens=False)
+        if len(tag_ids) != 1:
+            raise ValueError(
+                f"step tag {step_tag!r} is {len(tag_ids)} tokens for this reward model; it must be one"
+            )
+        params = PoolingParams(task="token_classify", step_tag_id=tag_ids[0])
+        outputs = await asyncio.gather(*(asyncio.wrap_future(self._submit(t, params)) for t in texts))
+        # data: (tag occurrence, class) -> probability
+        return [(len(o.prompt_token_ids or []), o.outputs.data.tolist()) for o in outputs]
 
     def _submit(self, prompt: str | dict[str, Any], params: Any) -> Future[Any]:
         if self._failure is not None:

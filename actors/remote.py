@@ -39,9 +39,18 @@ class EngineActor:
             log.exception("engine died; exiting so Ray restarts this actor")
             os._exit(1)
 
-    async def completion_logprobs(self, items: list[tuple[str, str]]) -> list[tuple[int, list[tuple[int, float]]]]:
+    async def completion_logprobs(
+        self, items: list[tuple[str, str]]
+    ) -> list[tuple[int, list[tuple[int, float]]]]:
         try:
             return await self._engine.completion_logprobs(items)
+        except EngineFailure:
+            log.exception("engine died; exiting so Ray restarts this actor")
+            os._exit(1)
+
+    async def step_rewards(self, texts: list[str], step_tag: str) -> list[tuple[int, list[list[float]]]]:
+        try:
+            return await self._engine.step_rewards(texts, step_tag=step_tag)
         except EngineFailure:
             log.exception("engine died; exiting so Ray restarts this actor")
             os._exit(1)

@@ -63,6 +63,7 @@ class Task:
     samples: int
     n_values: list[int]
     seed: list[int]
+    labels: list[int] | None = None  # the n reported for each of n_values, when it differs (trees)
 
 
 def compute_accuracy(
@@ -94,8 +95,12 @@ def compute_accuracy(
         con.execute(load_sql("estimator_problems"))
         groups = con.sql(load_sql("estimator_groups")).df()
         voting = groups[~groups["greedy"]]
-        grids = {int(g.gid): grid_of(int(g.n_max), n_values) for g in voting.itertuples()}
-        hits = voting_hits(con, grids, resamples=resamples, seed=seed)
+        grids = {
+            int(g.gid): tree_grid(int(g.budget), n_values) if g.tree else grid_of(int(g.n_max), n_values)
+            for g in voting.itertuples()
+        }
+        trees = {int(g.gid) for g in voting.itertuples() if g.tree}
+        hits = voting_hits(con, grids, resamples=resamples, seed=seed, trees=trees)
         con.register("est_hits", hits)
         grid = [(gid, n) for gid, ns in grids.items() for n in ns]
         params = {
@@ -112,6 +117,11 @@ def compute_accuracy(
     return result[COLUMNS].astype(DTYPES)
 
 
+def tree_grid(budget: int, n_values: list[int] | None) -> list[int]:
+    """A tree search is evaluated once, over all its leaves, at n = its budget."""
+    return [budget] if n_values is None or budget in n_values else []
+
+
 def grid_of(n_max: int, n_values: list[int] | None) -> list[int]:
     """The n values evaluated for a group whose problems have at most ``n_max`` samples."""
     if n_values is None:
@@ -121,10 +131,17 @@ def grid_of(n_max: int, n_values: list[int] | None) -> list[int]:
 
 
 def voting_hits(
-    con: duckdb.DuckDBPyConnection, grids: dict[int, list[int]], *, resamples: int, seed: int
+    con: duckdb.DuckDBPyConnection,
+    grids: dict[int, list[int]],
+    *,
+    resamples: int,
+    seed: int,
+    trees: set[int] | None = None,
 ) -> pd.DataFrame:
     """(pid, n) -> hits of each voting method over ``resamples`` subsets, for the groups in
-    ``grids`` (gid -> n values). Columns: pid, n, then ``METHODS``."""
+    ``grids`` (gid -> n values). Groups in ``trees`` vote over all of a problem's samples (a
+    search's leaves, however many), reported at their one n (the budget). Columns: pid, n,
+    then ``METHODS``."""
     columns = {"pid": pd.Series(dtype="int64"), "n": pd.Series(dtype="int64")}
     empty = pd.DataFrame({**columns, **{m: pd.Series(dtype="int32") for m in METHODS}})
     gids = [g for g, ns in grids.items() if ns]
@@ -134,7 +151,7 @@ def voting_hits(
     table = con.sql(load_sql("estimator_samples"), params={"gids": gids}).to_arrow_table()
     samples = SampleColumns.from_arrow(table, sizes["samples"].to_numpy())
     del table  # the numpy columns keep what they need
-    tasks = plan_tasks(sizes, grids, seed=seed)
+    tasks = plan_tasks(sizes, grids, seed=seed, trees=trees or set())
     threads = int(con.execute(load_sql("threads")).fetchall()[0][0])
 
     def run(task: Task) -> pd.DataFrame:
@@ -145,7 +162,7 @@ def voting_hits(
         c, levels, _ = counts.shape
         frame = {
             "pid": np.repeat(sizes["pid"].to_numpy()[task.problems], levels),
-            "n": np.tile(np.asarray(task.n_values, dtype=np.int64), c),
+            "n": np.tile(np.asarray(task.labels or task.n_values, dtype=np.int64), c),
         }
         return pd.DataFrame({**frame, **dict(zip(METHODS, counts.reshape(c * levels, -1).T))})
 
@@ -154,7 +171,9 @@ def voting_hits(
     return pd.concat([empty, *frames], ignore_index=True) if frames else empty
 
 
-def plan_tasks(sizes: pd.DataFrame, grids: dict[int, list[int]], *, seed: int) -> list[Task]:
+def plan_tasks(
+    sizes: pd.DataFrame, grids: dict[int, list[int]], *, seed: int, trees: set[int] | None = None
+) -> list[Task]:
     """Blocks of at most BLOCK_SAMPLES samples, one group and one sample count each.
 
     A block's random stream is seeded by (seed, dataset, sample count, block number), not by
@@ -162,13 +181,17 @@ def plan_tasks(sizes: pd.DataFrame, grids: dict[int, list[int]], *, seed: int) -
     which pairs their comparisons and leaves each estimate unbiased."""
     tasks = []
     for (gid, dataset, n), rows in sizes.groupby(["gid", "dataset", "samples"], sort=True).indices.items():
-        n_values = [v for v in grids[int(gid)] if v <= n]
+        labels: list[int] | None = None
+        if int(gid) in (trees or set()):  # all leaves, labelled with the budget
+            n_values, labels = ([int(n)], grids[int(gid)]) if grids[int(gid)] else ([], None)
+        else:
+            n_values = [v for v in grids[int(gid)] if v <= n]
         if not n_values:
             continue
         per_block = max(BLOCK_SAMPLES // int(n), 1)
         for number, start in enumerate(range(0, len(rows), per_block)):
             stream = [seed, zlib.crc32(str(dataset).encode()), int(n), number]
-            tasks.append(Task(rows[start : start + per_block], int(n), n_values, stream))
+            tasks.append(Task(rows[start : start + per_block], int(n), n_values, stream, labels))
     return tasks
 
 

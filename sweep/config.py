@@ -14,8 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sweep.models import BUILTIN_MODELS
-from sweep.scorers.registry import SCORERS
-from sweep.strategies import STRATEGIES, StrategySettings
+from sweep.scorers.registry import POLICY_SCORERS, SCORERS
+from sweep.strategies import STRATEGIES, StrategySettings, TreeSearchSettings
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
@@ -61,10 +61,14 @@ class ModelConfig(Strict):
 class RewardModelConfig(ModelConfig):
     """A process reward model, served by engine actors like the policies (same spec, same actor)."""
 
-    kind: str = Field(default="step_token", description="Scorer kind, a key of sweep.scorers.registry.SCORERS.")
-    tag: str = Field(default=" ки", description="Text put after each step; the PRM is read there.")
-    good: str = Field(default="+", description="Token whose probability at the tag scores the step.")
-    bad: str = Field(default="-", description="The competing token (softmax over good and bad).")
+    kind: str = Field(
+        default="step_token", description="Scorer kind, a key of sweep.scorers.registry.SCORERS."
+    )
+    tag: str | None = Field(
+        default=None, description="Text put after each step; the PRM is read there (default: the kind's)."
+    )
+    good: str | None = Field(default=None, description="step_token: the token whose probability scores a step.")
+    bad: str | None = Field(default=None, description="step_token: the competing token (softmax over the two).")
     step_mode: Literal["delimiter", "step_marker"] = "delimiter"
     delimiter: str = Field(default="\n\n", description="Step separator in completions.")
 
@@ -76,7 +80,8 @@ class RewardModelConfig(ModelConfig):
         return value
 
     def scorer_settings(self) -> dict[str, str]:
-        return self.model_dump(include={"kind", "tag", "good", "bad", "step_mode", "delimiter"})
+        """The scorer's keyword settings; unset ones take the kind's own defaults."""
+        return self.model_dump(include={"kind", "tag", "good", "bad", "step_mode", "delimiter"}, exclude_none=True)
 
 
 class PromptConfig(Strict):
@@ -191,13 +196,21 @@ class SweepConfig(Strict):
             duplicates = sorted({x for x in labels if labels.count(x) > 1})
             if duplicates:
                 raise ValueError(f"{kind}: duplicate names {duplicates}")
-        known = {r.name for r in self.reward_models}
+        known = {r.name: r for r in self.reward_models}
         for strategy in self.strategies:
             wanted = getattr(strategy, "reward_model", None)
             if wanted is not None and wanted not in known:
                 raise ValueError(
                     f"strategies.{strategy.label}.reward_model: unknown reward model {wanted!r}; "
                     f"declared: {sorted(known)}"
+                )
+            if (
+                isinstance(strategy, TreeSearchSettings)
+                and known[strategy.reward_model].step_mode != "delimiter"
+            ):
+                raise ValueError(
+                    f"strategies.{strategy.label}: tree search stops each step at the reward model's "
+                    f"delimiter; reward_models.{wanted}.step_mode must be 'delimiter'"
                 )
         return self
 
@@ -223,8 +236,14 @@ def load_config(path: str | Path) -> SweepConfig:
         config = SweepConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_format_errors(exc)}") from None
-    for section, model in [("models", m) for m in config.models] + [("reward_models", r) for r in config.reward_models]:
-        if model.path is None and model.name not in BUILTIN_MODELS:
+    for section, model in [("models", m) for m in config.models] + [
+        ("reward_models", r) for r in config.reward_models
+    ]:
+        if (
+            model.path is None
+            and model.name not in BUILTIN_MODELS
+            and getattr(model, "kind", "") not in POLICY_SCORERS
+        ):
             raise ConfigError(
                 f"{path}: {section}.{model.name}: unknown model; give `path:` or use a built-in name "
                 f"({sorted(BUILTIN_MODELS)})"

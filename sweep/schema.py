@@ -4,13 +4,18 @@ Tables (all Parquet, under the sweep's output folder):
 - ``samples/model=<m>/strategy=<s>/<shard>.parquet``: one row per generated sample.
 - ``problems/dataset=<d>/<hash>.parquet``: one row per problem (question, reference answer).
 - ``prompts/model=<m>/<hash>.parquet``: the rendered prompt text, once per (model, problem, prompt).
+- ``nodes/model=<m>/strategy=<s>/<shard>.parquet``: tree search only, one row per search-tree node.
+
+Tree search writes its leaves as samples (``budget`` and ``node_id`` set). Their FLOPs columns
+are their tree's compute spread evenly over the tree's leaves, so a problem's leaves sum to
+exactly what its search cost; the nodes table holds each node's own figures.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 SAMPLES = pa.schema(
     [
@@ -47,6 +52,41 @@ SAMPLES = pa.schema(
         pa.field("score_prod", pa.float64()),
         pa.field("score_mean", pa.float64()),
         pa.field("reward_flops", pa.float64(), nullable=False),
+        # Tree search: the search's budget (null for flat strategies) and the leaf's node.
+        pa.field("budget", pa.int32()),
+        pa.field("node_id", pa.int32()),
+    ]
+)
+
+NODES = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("shard_id", pa.string(), nullable=False),
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("strategy", pa.string(), nullable=False),
+        pa.field("budget", pa.int32(), nullable=False),
+        pa.field("dataset", pa.string(), nullable=False),
+        pa.field("problem_id", pa.string(), nullable=False),
+        pa.field("tree_id", pa.string(), nullable=False),  # one search: (shard, problem)
+        pa.field("node_id", pa.int32(), nullable=False),  # 0: the root (the prompt, no step)
+        pa.field("parent_id", pa.int32()),
+        pa.field("depth", pa.int32(), nullable=False),
+        pa.field("step", pa.string(), nullable=False),
+        pa.field("tokens", pa.int32(), nullable=False),  # generated for this step
+        pa.field("path_tokens", pa.int32(), nullable=False),  # generated from the root to here
+        pa.field("score", pa.float64()),  # the reward model's score of this step
+        pa.field("terminal", pa.bool_(), nullable=False),  # a finished path (never expanded)
+        # Why a path ends here: done (solution finished), depth_cap, token_cap, error; pruned
+        # (REBASE gave it no children), open (MCTS left it unexpanded); null for inner nodes.
+        pa.field("finish", pa.string()),
+        pa.field("answer", pa.string()),  # extracted from the path's text, terminal nodes only
+        pa.field("correct", pa.bool_()),  # terminal nodes only
+        pa.field("visits", pa.int32(), nullable=False),  # MCTS: backups through the node
+        pa.field("value", pa.float64()),  # MCTS: running mean of backed-up scores
+        pa.field("policy_flops", pa.float64(), nullable=False),  # generating this step
+        pa.field("prefix_flops", pa.float64(), nullable=False),  # its share of uncached context
+        pa.field("reward_flops", pa.float64(), nullable=False),  # reward-model tokens it added
+        pa.field("error", pa.string()),
     ]
 )
 

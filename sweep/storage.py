@@ -57,6 +57,9 @@ class ResultsStore:
     def samples_path(self, model: str, strategy: str, shard_id: str) -> str:
         return f"{self.root}/samples/model={model}/strategy={strategy}/{shard_id}.parquet"
 
+    def nodes_path(self, model: str, strategy: str, shard_id: str) -> str:
+        return f"{self.root}/nodes/model={model}/strategy={strategy}/{shard_id}.parquet"
+
     def problems_path(self, dataset: str, digest: str) -> str:
         return f"{self.root}/problems/dataset={dataset}/{digest}.parquet"
 

@@ -10,6 +10,9 @@
 -- (max prompt_flops) + n × mean completion_flops; reward FLOPs: n × mean reward_flops, only for
 -- estimators that read reward scores (weighted_vote_*, best_of_n_*), otherwise 0; flops adds
 -- the reward FLOPs when $include_reward_flops.
+-- Tree search (tree): n is the budget and every estimator sees all of the search's leaves; the
+-- cost is the whole search (tokens it generated, every context it encoded, and its reward-model
+-- reads, charged to every method since the search itself needed the PRM).
 -- $grid_gids/$grid_ns (zipped): each non-greedy group's n values; $greedy_gids: greedy groups.
 WITH grid AS (
     SELECT unnest($grid_gids) AS gid, unnest($grid_ns) AS n
@@ -34,7 +37,7 @@ cells AS (  -- every problem at every n of its group it has enough samples for
     SELECT p.*, g.n
     FROM est_problems p
     JOIN grid g USING (gid)
-    WHERE p.samples >= g.n
+    WHERE p.samples >= g.n OR p.tree
 ),
 hits AS (
     UNPIVOT est_hits
@@ -45,9 +48,11 @@ hits AS (
 voting AS (
     SELECT c.gid, c.pid, m.method, c.n,
            coalesce(h.hits, 0) / $resamples AS estimate,
-           c.n * c.tokens_mean AS tokens,
-           c.prompt_flops + c.n * c.completion_flops_mean AS policy_flops,
-           CASE WHEN m.score IS NULL THEN 0.0 ELSE c.n * c.reward_flops_mean END AS reward_flops
+           CASE WHEN c.tree THEN c.tree_tokens ELSE c.n * c.tokens_mean END AS tokens,
+           CASE WHEN c.tree THEN c.prompt_flops + c.completion_flops_sum
+                ELSE c.prompt_flops + c.n * c.completion_flops_mean END AS policy_flops,
+           CASE WHEN c.tree THEN c.reward_flops_sum
+                WHEN m.score IS NULL THEN 0.0 ELSE c.n * c.reward_flops_mean END AS reward_flops
     FROM cells c
     JOIN groups gr USING (gid)
     CROSS JOIN methods m
@@ -57,19 +62,20 @@ voting AS (
         WHEN 'prod' THEN gr.has_prod WHEN 'mean' THEN gr.has_mean
         ELSE true END
 ),
-pass_at_n AS (
+pass_at_n AS (  -- a tree search: whether any of its leaves is right
     SELECT gid, pid, 'pass_at_n' AS method, n,
            CASE
                WHEN correct = 0 THEN 0.0
-               WHEN samples - correct < n THEN 1.0
+               WHEN tree OR samples - correct < n THEN 1.0
                ELSE 1.0 - exp(
                    lgamma(samples - correct + 1) - lgamma(samples - correct - n + 1)
                    - lgamma(samples + 1) + lgamma(samples - n + 1)
                )
            END AS estimate,
-           n * tokens_mean AS tokens,
-           prompt_flops + n * completion_flops_mean AS policy_flops,
-           0.0 AS reward_flops
+           CASE WHEN tree THEN tree_tokens ELSE n * tokens_mean END AS tokens,
+           CASE WHEN tree THEN prompt_flops + completion_flops_sum
+                ELSE prompt_flops + n * completion_flops_mean END AS policy_flops,
+           CASE WHEN tree THEN reward_flops_sum ELSE 0.0 END AS reward_flops
     FROM cells
 ),
 greedy AS (

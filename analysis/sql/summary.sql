@@ -2,6 +2,7 @@
 -- Majority voting at n uses each problem's first n samples (samples are i.i.d., so these are
 -- an unbiased n-subset); unanswered samples do not vote; ties go to the answer seen first.
 -- FLOPs per problem: the prompt is encoded once per request, plus every completion token.
+-- Tree search: n is the budget; its leaves vote, and carry shares that sum to the search's cost.
 -- $shard_ids: shards of the current grid; $strategies/$methods/$ns: the evaluated grid, zipped.
 WITH s AS (
     SELECT * FROM samples WHERE list_contains($shard_ids, shard_id)
@@ -9,11 +10,16 @@ WITH s AS (
 grid AS (
     SELECT unnest($strategies) AS strategy, unnest($methods) AS method, unnest($ns) AS n
 ),
+picked AS (  -- the samples each (strategy, n) of the grid evaluates
+    SELECT s.*, g.method, g.n
+    FROM s JOIN grid g ON s.strategy = g.strategy
+    WHERE CASE WHEN s.budget IS NULL THEN s.sample_index < g.n ELSE s.budget = g.n END
+),
 votes AS (
-    SELECT s.model, s.strategy, s.dataset, s.problem_id, g.n, s.answer_key,
-           count(*) AS votes, bool_or(s.correct) AS correct, min(s.sample_index) AS first_seen
-    FROM s JOIN grid g ON s.strategy = g.strategy AND s.sample_index < g.n
-    WHERE s.answer_key IS NOT NULL
+    SELECT model, strategy, dataset, problem_id, n, answer_key,
+           count(*) AS votes, bool_or(correct) AS correct, min(sample_index) AS first_seen
+    FROM picked
+    WHERE answer_key IS NOT NULL
     GROUP BY ALL
 ),
 winners AS (
@@ -23,12 +29,13 @@ winners AS (
     ) = 1
 ),
 per_problem AS (
-    SELECT s.model, s.strategy, g.method, s.dataset, s.problem_id, g.n,
-           sum(s.completion_tokens) AS tokens,
-           max(s.prompt_flops) + sum(s.completion_flops) AS flops,
-           max(s.latency_s) AS latency_s,
-           count(s.error) AS errors
-    FROM s JOIN grid g ON s.strategy = g.strategy AND s.sample_index < g.n
+    SELECT model, strategy, method, dataset, problem_id, n,
+           CASE WHEN any_value(budget) IS NULL THEN sum(completion_tokens)
+                ELSE sum(completion_flops) / (2.0 * max(model_params)) END AS tokens,
+           max(prompt_flops) + sum(completion_flops) AS flops,
+           max(latency_s) AS latency_s,
+           count(error) AS errors
+    FROM picked
     GROUP BY ALL
 )
 SELECT p.model, p.strategy, p.method, p.dataset, p.n,

@@ -4,7 +4,12 @@ A scorer turns (prompt, completion) pairs into one score per step (``StepScores`
 aggregates (last, min, prod, mean) feed best-of-n and weighted voting later. Kinds:
 - ``step_token``: a causal-LM PRM in the Math-Shepherd style, read through next-token
   log-probabilities at a step tag (``sweep/scorers/step_token.py``).
-Still to come (issue 3): ``pooling`` (vLLM's reward runner) and ``self_logprob``.
+- ``self_logprob``: the policy's own mean token log-probability per step, no extra model
+  (``sweep/scorers/self_logprob.py``).
+- ``pooling``: a PRM with a reward head served by vLLM's pooling runner (``sweep/scorers/pooling.py``).
+
+Every scorer scores whole solutions (``score``, for sampled solutions) and the last step of a
+partial one (``score_last``, for tree search, which scores each new node once).
 """
 
 from __future__ import annotations
@@ -31,7 +36,17 @@ class RewardEngine(Protocol):
 
 
 class Scorer(Protocol):
-    def score(self, items: Sequence[tuple[str, str]]) -> list[StepScores]: ...
+    step_mode: str
+    delimiter: str
+    prefix_cached: bool  # whether a partial solution's shared prefix is read from the cache
+
+    def score(self, items: Sequence[tuple[str, str]]) -> list[StepScores]:
+        """Per-step scores of each (prompt, completion)."""
+        ...
+
+    def score_last(self, items: Sequence[tuple[str, list[str]]]) -> list[tuple[float, int]]:
+        """For each (prompt, steps so far): the last step's score and the tokens the model read."""
+        ...
 
 
 AGGREGATIONS = ("last", "min", "prod", "mean")  # stored as score_<aggregation>

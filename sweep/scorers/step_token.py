@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from sweep.scorers import RewardEngine, StepScores
 from sweep.search.steps import StepMode, split_steps
@@ -20,6 +21,8 @@ from sweep.search.steps import StepMode, split_steps
 
 @dataclass(frozen=True)
 class StepTokenScorer:
+    prefix_cached: ClassVar[bool] = True
+
     engine: RewardEngine
     tag: str = " ки"
     good: str = "+"
@@ -29,7 +32,9 @@ class StepTokenScorer:
 
     def score(self, items: Sequence[tuple[str, str]]) -> list[StepScores]:
         """Per-step scores of each (prompt, completion)."""
-        split = [split_steps(completion, mode=self.step_mode, delimiter=self.delimiter) for _, completion in items]
+        split = [
+            split_steps(completion, mode=self.step_mode, delimiter=self.delimiter) for _, completion in items
+        ]
         prefixes = [
             prompt + self.delimiter.join(steps[: j + 1]) + self.tag
             for (prompt, _), steps in zip(items, split, strict=True)
@@ -48,6 +53,12 @@ class StepTokenScorer:
                 )
             )
         return results
+
+    def score_last(self, items: Sequence[tuple[str, list[str]]]) -> list[tuple[float, int]]:
+        """One prefix per item, ending at the tag after its last step."""
+        prefixes = [prompt + self.delimiter.join(steps) + self.tag for prompt, steps in items]
+        read = self.engine.next_token_logprobs(prefixes, [self.good, self.bad]) if prefixes else []
+        return [(good_probability(lp[self.good], lp[self.bad]), tokens) for tokens, lp in read]
 
 
 def good_probability(good: float, bad: float) -> float:

@@ -2,18 +2,24 @@
 
 Each strategy is a settings model (validated from one ``strategies:`` entry of the grid)
 plus a plain function with the shared signature ``run(problems, *, settings, engine,
-generation, seed) -> list[RawSample]``. Config validation checks names against
-``STRATEGIES``; the scheduler looks strategies up here; nothing branches on names.
+scorer, generation, seed) -> StrategyOutput`` (the samples and, for tree search, the trees).
+Config validation checks names against ``STRATEGIES``; the scheduler looks strategies up
+here; nothing branches on names.
 """
 
 from __future__ import annotations
 
-from sweep.strategies.base import RawSample, Strategy, StrategySettings
+from sweep.strategies.base import RawSample, Strategy, StrategyOutput, StrategySettings
+from sweep.strategies.mcts import MCTSSettings, run_mcts
+from sweep.strategies.rebase import RebaseSettings, run_rebase
 from sweep.strategies.sampling import GreedySettings, SamplingSettings, run_sampling
+from sweep.strategies.tree_search import TreeSearchSettings
 
 STRATEGIES: dict[str, Strategy] = {
     "greedy": Strategy(settings=GreedySettings, run=run_sampling),
     "sampling": Strategy(settings=SamplingSettings, run=run_sampling),
+    "rebase": Strategy(settings=RebaseSettings, run=run_rebase),
+    "mcts": Strategy(settings=MCTSSettings, run=run_mcts),
 }
 
-__all__ = ["STRATEGIES", "RawSample", "Strategy", "StrategySettings"]
+__all__ = ["STRATEGIES", "RawSample", "Strategy", "StrategyOutput", "StrategySettings", "TreeSearchSettings"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     from actors.protocol import Engine
     from sweep.config import GenerationConfig
     from sweep.prompting import PromptedProblem
+    from sweep.scorers import Scorer
+    from sweep.search.tree import Tree
 
 
 class StrategySettings(BaseModel):
@@ -42,6 +44,14 @@ class StrategySettings(BaseModel):
     def n_max(self) -> int:
         return max(self.n_values)
 
+    def split(self) -> list[StrategySettings]:
+        """The settings of each shard kind: one, or one per budget for tree search."""
+        return [self]
+
+    def expected_rows(self, problems: int) -> int | None:
+        """Sample rows a shard of ``problems`` writes; None when the search decides."""
+        return problems * self.n_max
+
     def generation_identity(self) -> dict[str, Any]:
         """What determines the generated samples; part of the shard id."""
         return {**self.model_dump(exclude=set(self.evaluation_fields)), "n_max": self.n_max}
@@ -62,6 +72,26 @@ class RawSample:
     latency_s: float
     seed: int | None
     error: str | None
+    step_scores: list[float] | None = None  # scored during the search (tree search)
+    budget: int | None = None  # the tree search's budget; None for flat strategies
+    node_id: int | None = None  # the leaf's node in the nodes table
+    cost: SampleCost | None = None  # tree search: this leaf's share of its tree's compute
+
+
+@dataclass(frozen=True)
+class SampleCost:
+    """Tokens charged to one leaf: its tree's totals spread evenly over the tree's leaves, so a
+    problem's leaves sum to exactly what its search computed (the nodes table has each node's)."""
+
+    prompt_tokens: float  # context encoded for the whole tree (uncached), charged once per problem
+    completion_tokens: float
+    reward_tokens: float
+
+
+@dataclass
+class StrategyOutput:
+    samples: list[RawSample]
+    trees: list[Tree] = field(default_factory=list)  # tree search: every node, for the nodes table
 
 
 class StrategyFn(Protocol):
@@ -71,9 +101,10 @@ class StrategyFn(Protocol):
         *,
         settings: Any,
         engine: Engine,
+        scorer: Scorer | None,
         generation: GenerationConfig,
         seed: int,
-    ) -> list[RawSample]: ...
+    ) -> StrategyOutput: ...
 
 
 @dataclass(frozen=True)

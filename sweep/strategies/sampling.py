@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from pydantic import Field, PositiveInt, field_validator
 
 from actors.protocol import GenerationRequest
-from sweep.strategies.base import RawSample, StrategySettings
+from sweep.strategies.base import RawSample, StrategyOutput, StrategySettings
 
 if TYPE_CHECKING:
     from actors.protocol import Engine
     from sweep.config import GenerationConfig
     from sweep.prompting import PromptedProblem
+    from sweep.scorers import Scorer
 
 
 class GreedySettings(StrategySettings):
@@ -57,10 +58,13 @@ def run_sampling(
     *,
     settings: GreedySettings | SamplingSettings,
     engine: Engine,
+    scorer: Scorer | None = None,
     generation: GenerationConfig,
     seed: int,
-) -> list[RawSample]:
-    """One request per problem, all sent in one batch; one RawSample per completion."""
+) -> StrategyOutput:
+    """One request per problem, all sent in one batch; one RawSample per completion.
+
+    Samples are scored after generation (by the runner), not here: ``scorer`` is unused."""
     sampling = {
         "n": settings.n_max,
         "temperature": settings.temperature,
@@ -100,4 +104,4 @@ def run_sampling(
                     error=(result.error or "missing completion") if completion is None else None,
                 )
             )
-    return samples
+    return StrategyOutput(samples)
