@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from sweep.config import ConfigError, FileDataset, SweepConfig, load_config
+from sweep.strategies.mcts import MCTSSettings
+from sweep.strategies.rebase import RebaseSettings
 from sweep.strategies.sampling import GreedySettings, SamplingSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,12 +50,60 @@ def test_smoke_config_loads() -> None:
     assert isinstance(config, SweepConfig)
     assert config.name == "smoke"
     assert [m.name for m in config.models] == ["smollm2-135m-instruct"]
-    assert [s.name for s in config.strategies] == ["greedy", "sampling"]
+    assert [s.name for s in config.strategies] == ["greedy", "sampling", "rebase", "mcts"]
     sampling = config.strategies[1]
     assert isinstance(sampling, SamplingSettings)
     assert sampling.n_values == [1, 2, 4, 8]
     assert sampling.n_max == 8
     assert sampling.temperature == pytest.approx(0.7)
+    rebase, mcts = config.strategies[2:]
+    assert isinstance(rebase, RebaseSettings) and rebase.budgets == [4] and rebase.balance_temperature == 0.1
+    assert isinstance(mcts, MCTSSettings) and mcts.reward_model == "smol-prm"
+    (prm,) = config.reward_models
+    assert prm.delimiter == "\n" and prm.scorer_settings()["kind"] == "step_token"
+
+
+def tree_config(**strategy: Any) -> dict[str, Any]:
+    data = base_config()
+    data["reward_models"] = [{"name": "prm", "path": "smollm2-135m-instruct"}]
+    data["strategies"] = [{"name": "rebase", "budgets": [8, 2, 2], "reward_model": "prm", **strategy}]
+    return data
+
+
+def test_tree_search_budgets_split_into_one_search_each(tmp_path: Path) -> None:
+    (rebase,) = load_config(write_yaml(tmp_path, tree_config())).strategies
+    assert rebase.n_values == [2, 8]
+    kinds = rebase.split()
+    assert [k.budgets for k in kinds] == [[2], [8]] and [k.budget for k in kinds] == [2, 8]
+    assert [k.expected_rows(5) for k in kinds] == [10, 40]
+    assert kinds[0].generation_identity() != kinds[1].generation_identity()
+    assert (rebase.temperature, rebase.step_max_tokens, rebase.max_tokens) == (1.0, 256, 1024)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"reward_model": "nope"}, "unknown reward model 'nope'"),
+        ({"budgets": []}, "budgets"),
+        ({"balance_temperature": -1}, "balance_temperature"),
+        ({"name": "mcts", "root_children": {8: 4}}, "root_children must give a count for each budget"),
+    ],
+)
+def test_bad_tree_search_entries_are_named(tmp_path: Path, change: dict[str, Any], expected: str) -> None:
+    assert expected in load_error(write_yaml(tmp_path, tree_config(**change)))
+
+
+def test_tree_search_needs_delimited_steps(tmp_path: Path) -> None:
+    data = tree_config()
+    data["reward_models"][0]["step_mode"] = "step_marker"
+    assert "step_mode must be 'delimiter'" in load_error(write_yaml(tmp_path, data))
+
+
+def test_self_logprob_entry_needs_no_model(tmp_path: Path) -> None:
+    data = tree_config()
+    data["reward_models"] = [{"name": "prm", "kind": "self_logprob", "delimiter": "\n"}]
+    (prm,) = load_config(write_yaml(tmp_path, data)).reward_models
+    assert prm.scorer_settings() == {"kind": "self_logprob", "step_mode": "delimiter", "delimiter": "\n"}
 
 
 def test_minimal_config_loads_with_defaults(tmp_path: Path) -> None:
@@ -136,7 +186,7 @@ def test_gpu_configs_load(tmp_path: Path, monkeypatch, config_name: str, line: d
         assert "model" not in model.engine
     tp = {m.name: m.tensor_parallel_size for m in config.models}
     assert tp == {"llemma-7b": 1, "llemma-34b": 4, "mistral-7b": 1}
-    greedy, sampling = config.strategies
+    greedy, sampling, *trees = config.strategies
     assert isinstance(greedy, GreedySettings)
     assert isinstance(sampling, SamplingSettings)
     assert sampling.temperature == 1.0
@@ -149,6 +199,14 @@ def test_gpu_configs_load(tmp_path: Path, monkeypatch, config_name: str, line: d
     if config_name == "math500.yaml":
         assert dataset.source == "math"
         assert dataset.prompt.answer_format == "boxed"
+        # The paper's search settings, guided by the Llemma-34B PRM.
+        (prm,) = config.reward_models
+        assert prm.tensor_parallel_size == 4 and prm.kind == "step_token" and prm.tag == " ки"
+        rebase, mcts = trees
+        assert isinstance(rebase, RebaseSettings) and rebase.budgets == [2, 4, 8, 16, 32, 64]
+        assert rebase.balance_temperature == 0.1 and rebase.temperature == 1.0
+        assert isinstance(mcts, MCTSSettings)
+        assert [(k.budget, k.root_children) for k in mcts.split()] == [(32, 4), (64, 8), (128, 16)]
     else:
         assert dataset.source == "gsm8k"
 

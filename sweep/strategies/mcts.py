@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
 from sweep.search.tree import Tree, expand, score
 from sweep.search.uct import select_leaf
-from sweep.strategies.base import StrategyOutput
+from sweep.strategies.base import StrategyOutput, StrategySettings
 from sweep.strategies.tree_search import TreeSearchSettings, leaf_samples
 
 if TYPE_CHECKING:
@@ -29,11 +29,26 @@ if TYPE_CHECKING:
 
 class MCTSSettings(TreeSearchSettings):
     name: Literal["mcts"]
-    root_children: PositiveInt = Field(
-        default=4, description="Children of the root's expansion (paper: 4/8/16)."
+    root_children: PositiveInt | dict[PositiveInt, PositiveInt] = Field(
+        default=4,
+        description="Children of the root's expansion, or per budget (paper: {32: 4, 64: 8, 128: 16}).",
     )
     children: PositiveInt = Field(default=2, description="Children of every other expansion.")
     exploration: float = Field(default=1.0, ge=0, description="C of UCT.")
+
+    @model_validator(mode="after")
+    def _root_children_per_budget(self) -> MCTSSettings:
+        if isinstance(self.root_children, dict) and set(self.root_children) != set(self.budgets):
+            raise ValueError(f"root_children must give a count for each budget {self.budgets}")
+        return self
+
+    def split(self) -> list[StrategySettings]:
+        return [
+            self.model_copy(update={"budgets": [b], "root_children": self.root_count(b)}) for b in self.budgets
+        ]
+
+    def root_count(self, budget: int) -> int:
+        return self.root_children[budget] if isinstance(self.root_children, dict) else self.root_children
 
     def expected_rows(self, problems: int) -> int | None:
         return None  # as many leaves as the search finishes
@@ -62,7 +77,7 @@ def run_mcts(
                 tree.stopped = "exhausted"
                 continue
             requests.append(
-                (tree, leaf, settings.root_children if leaf.parent is None else settings.children)
+                (tree, leaf, settings.root_count(settings.budget) if leaf.parent is None else settings.children)
             )
             spent[id(tree)] += 1
         if not requests:

@@ -1,0 +1,162 @@
+"""Tree-search bookkeeping under conditions a small real model rarely hits on cue: every path cut
+by the depth cap or the token cap, failed requests, trees that finish before the MCTS budget.
+
+The engine here is scripted (fault injection); the real-engine runs are in
+test_tree_search_e2e.py. Scores come from a scripted scorer that prefers longer steps.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import pytest
+
+from actors.protocol import Completion, GenerationRequest, GenerationResult
+from sweep.config import GenerationConfig
+from sweep.problems import Problem
+from sweep.prompting import PromptedProblem
+from sweep.strategies.mcts import MCTSSettings, run_mcts
+from sweep.strategies.rebase import RebaseSettings, run_rebase
+
+
+class ScriptedEngine:
+    """Each completion is ``step <k>`` of ``tokens`` tokens, ending at the delimiter, except:
+    with ``finish_after`` steps in a path it ends the solution; ``fail`` fails every request
+    whose prompt has that many steps."""
+
+    def __init__(self, *, tokens: int = 5, finish_after: int | None = None, fail: int | None = None) -> None:
+        self.tokens, self.finish_after, self.fail = tokens, finish_after, fail
+        self.counter = itertools.count()
+        self.calls = 0
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        self.calls += 1
+        results = []
+        for r in requests:
+            prompt = r.prompt if r.prompt and "PROMPT" in r.prompt else "PROMPT:"
+            depth = prompt.count("\n")  # steps so far
+            n = r.sampling["n"]
+            if depth == self.fail:
+                results.append(GenerationResult(r.request_id, prompt, 10, [], 0.01, 0, error="boom"))
+                continue
+            done = self.finish_after is not None and depth + 1 >= self.finish_after
+            tokens = min(self.tokens, r.sampling["max_tokens"])
+            completions = [
+                Completion(
+                    text=f"step {next(self.counter)}" + (" The answer is 4." if done else ""),
+                    tokens=tokens,
+                    finish_reason="stop" if done or tokens == self.tokens else "length",
+                    cumulative_logprob=-1.0,
+                    stop_reason=None if done else "\n",
+                )
+                for _ in range(n)
+            ]
+            results.append(GenerationResult(r.request_id, prompt, 10 + depth * 5, completions, 0.01, 0, cached_tokens=8))
+        return results
+
+
+class LengthScorer:
+    """Scores a step by its number (later steps, higher), so allocation is deterministic."""
+
+    step_mode = "delimiter"
+    delimiter = "\n"
+    prefix_cached = True
+
+    def score_last(self, items: Sequence[tuple[str, list[str]]]) -> list[tuple[float, int]]:
+        return [(min(int(steps[-1].split()[1]) / 100, 1.0), 20 + 5 * len(steps)) for _, steps in items]
+
+
+PROBLEMS = [
+    PromptedProblem(Problem(dataset="d", problem_id=f"p{i}", question="2+2?", answer="4", grader="numeric"), None, "PROMPT:")
+    for i in range(3)
+]
+GENERATION = GenerationConfig(max_tokens=64)
+
+
+def rebase(**settings: object) -> RebaseSettings:
+    return RebaseSettings.model_validate({"name": "rebase", "budgets": [6], "reward_model": "prm", **settings})
+
+
+def test_rebase_cut_by_the_depth_cap_still_ends_with_n_leaves() -> None:
+    engine = ScriptedEngine()
+    out = run_rebase(PROBLEMS, settings=rebase(max_depth=3), engine=engine, scorer=LengthScorer(), generation=GENERATION, seed=0)
+    assert engine.calls == 3  # one generation batch per depth for all problems
+    assert len(out.samples) == 3 * 6
+    for tree in out.trees:
+        leaves = [n for n in tree.nodes if n.terminal]
+        assert len(leaves) == 6 and {n.finish for n in leaves} == {"depth_cap"} and {n.depth for n in leaves} == {3}
+        per_depth = [sum(n.depth == d for n in tree.nodes) for d in (1, 2, 3)]
+        assert per_depth == [6, 6, 6]  # nothing finished early: all of the budget stays open
+        pruned = [n for n in tree.nodes if n.finish == "pruned"]
+        assert all(not n.children for n in pruned)
+
+
+def test_rebase_token_cap_is_carried_from_parent_to_child() -> None:
+    out = run_rebase(
+        PROBLEMS, settings=rebase(max_tokens=12, step_max_tokens=5), engine=ScriptedEngine(), scorer=LengthScorer(),
+        generation=GENERATION, seed=0,
+    )  # fmt: skip
+    for tree in out.trees:
+        leaves = [n for n in tree.nodes if n.terminal]
+        assert len(leaves) == 6 and {n.finish for n in leaves} == {"token_cap"}
+        assert {n.path_tokens for n in leaves} == {12}  # 5 + 5 + a last step cut to 2
+
+
+def test_rebase_counts_finished_solutions_against_the_budget() -> None:
+    out = run_rebase(
+        PROBLEMS, settings=rebase(), engine=ScriptedEngine(finish_after=2), scorer=LengthScorer(),
+        generation=GENERATION, seed=0,
+    )  # fmt: skip
+    for tree in out.trees:
+        leaves = [n for n in tree.nodes if n.terminal]
+        assert len(leaves) == 6 and {n.finish for n in leaves} == {"done"} and {n.depth for n in leaves} == {2}
+    sample = out.samples[0]
+    assert sample.completion.endswith("The answer is 4.") and len(sample.step_scores or []) == 2
+    # The tree's compute is spread evenly: the leaves of a problem sum to its totals.
+    tree = out.trees[0]
+    shares = [s for s in out.samples if s.problem_id == "p0"]
+    assert sum(s.cost.completion_tokens for s in shares) == pytest.approx(sum(n.tokens for n in tree.nodes))
+    assert sum(s.cost.reward_tokens for s in shares) == pytest.approx(sum(n.reward_tokens for n in tree.nodes))
+    assert shares[0].cost.prompt_tokens == pytest.approx(sum(n.context_tokens for n in tree.nodes))
+
+
+def test_failed_requests_become_error_leaves_not_lost_budget() -> None:
+    out = run_rebase(
+        PROBLEMS, settings=rebase(), engine=ScriptedEngine(fail=1), scorer=LengthScorer(), generation=GENERATION, seed=0
+    )
+    for tree in out.trees:
+        leaves = [n for n in tree.nodes if n.terminal]
+        assert len(leaves) == 6 and {n.finish for n in leaves} == {"error"}
+        assert all(n.error == "boom" and n.score == 0.0 for n in leaves)
+    assert all(s.error == "boom" for s in out.samples)
+
+
+def test_mcts_spends_exactly_its_budget() -> None:
+    settings = MCTSSettings.model_validate(
+        {"name": "mcts", "budgets": [7], "reward_model": "prm", "root_children": 4, "children": 2, "max_depth": 20}
+    )
+    engine = ScriptedEngine()
+    out = run_mcts(PROBLEMS, settings=settings, engine=engine, scorer=LengthScorer(), generation=GENERATION, seed=0)
+    assert engine.calls == 7  # one batch per iteration, all problems together
+    for tree in out.trees:
+        expanded = [n for n in tree.nodes if n.children]
+        assert len(expanded) == 7 and len(tree.nodes) == 1 + 4 + 2 * 6
+        assert tree.root.visits == 4 + 2 * 6  # every new node backed up once through the root
+        assert tree.stopped is None
+    # No path finished: the open leaves are the samples, so every problem has rows.
+    assert {s.finish_reason for s in out.samples} == {"open"}
+
+
+def test_mcts_stops_when_every_path_has_finished() -> None:
+    settings = MCTSSettings.model_validate({"name": "mcts", "budgets": [10], "reward_model": "prm", "root_children": 3})
+    out = run_mcts(
+        PROBLEMS, settings=settings, engine=ScriptedEngine(finish_after=2), scorer=LengthScorer(),
+        generation=GENERATION, seed=0,
+    )  # fmt: skip
+    for tree in out.trees:
+        # Root into 3, then each of those into 2 finished solutions: 4 expansions, then nothing is left.
+        assert tree.stopped == "exhausted" and tree.root.exhausted
+        assert sum(1 for n in tree.nodes if n.children) == 4
+        assert sum(n.terminal for n in tree.nodes) == 6
+    assert len(out.samples) == 3 * 6 and {s.finish_reason for s in out.samples} == {"done"}
