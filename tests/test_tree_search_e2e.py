@@ -120,7 +120,7 @@ def test_tree_search_sweep(engine_pool: Any, tree_config: Any) -> None:
 
     # Resume: a shard whose samples file is gone (a crash after its nodes were written) runs
     # again; its nodes file is replaced, never appended to.
-    lost = sorted((output / "samples" / "model=smollm2-135m-instruct" / "strategy=rebase").glob("*.parquet"))[0]
+    lost = min((output / "samples" / "model=smollm2-135m-instruct" / "strategy=rebase").glob("*.parquet"))
     lost.unlink()
     again = run_sweep(tree_config, show_progress=False, write_report=False)
     assert again.shards_skipped == again.shards_total - 1 and not again.shards_failed
