@@ -79,7 +79,7 @@ def print_table(table: pa.Table, sink: TextIO) -> None:
 def print_csv(table: pa.Table, sink: TextIO) -> None:
     # CSV has no nested values: list/struct/map columns (step_scores) go out as JSON text.
     columns = [
-        pa.array([None if v is None else json.dumps(_jsonable(v)) for v in column.to_pylist()], pa.string())
+        pa.array([None if v is None else json.dumps(jsonable(v)) for v in column.to_pylist()], pa.string())
         if pa.types.is_nested(column.type)
         else column
         for column in table.columns
@@ -91,11 +91,11 @@ def print_csv(table: pa.Table, sink: TextIO) -> None:
 
 
 def print_json(table: pa.Table, sink: TextIO) -> None:
-    json.dump(_jsonable(table.to_pylist()), sink, default=str)
+    json.dump(jsonable(table.to_pylist()), sink, default=str)
     sink.write("\n")
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """NaN and infinities as null (JSON has no spelling for them); decimals as numbers.
 
     DuckDB sums integers to HUGEINT, which reaches Arrow as a decimal: ``sum(correct::INT)``
@@ -106,9 +106,9 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     return value
 
 

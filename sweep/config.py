@@ -45,6 +45,11 @@ class ModelConfig(Strict):
         default_factory=dict, description="Keyword arguments passed unchanged to vLLM's engine args."
     )
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment for the engine actor.")
+    resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Extra Ray resources per engine (per GPU bundle when tensor parallel), e.g. a custom "
+        "resource that only one node type of cluster.yaml offers.",
+    )
 
     @field_validator("engine")
     @classmethod

@@ -64,8 +64,22 @@ class EngineSpec:
     engine_kwargs: dict[str, Any]
     env: dict[str, str]
     seed: int
-    num_gpus: int = 0
+    num_gpus: int = 0  # GPUs per replica (= tensor_parallel_size on GPUs)
     identity: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def placement_bundles(self) -> list[dict[str, float]] | None:
+        """A tensor-parallel GPU engine's placement group: one bundle per GPU (None: no group)."""
+        if self.num_gpus <= 1:
+            return None
+        first = {"CPU": 1.0, "GPU": 1.0, **self.resources}  # the actor itself, and worker 0
+        return [first] + [{"GPU": 1.0, **self.resources} for _ in range(self.num_gpus - 1)]
+
+    def demand(self) -> list[dict[str, float]]:
+        """Resource bundles all replicas need: what the autoscaler is asked for up front."""
+        one = self.placement_bundles or [{"CPU": 1.0, "GPU": float(self.num_gpus), **self.resources}]
+        return [{k: v for k, v in b.items() if v} for _ in range(self.replicas) for b in one]
 
     @property
     def actor_prefix(self) -> str:
@@ -79,6 +93,10 @@ def resolve_engine_spec(model: ModelConfig, *, cluster_has_gpus: bool, seed: int
     path = resolve_model_path(model.name, model.path)
     defaults = CPU_ENGINE_DEFAULTS if device == "cpu" else GPU_ENGINE_DEFAULTS
     engine_kwargs = {**defaults, **model.engine}
+    if device == "gpu" and model.tensor_parallel_size > 1:
+        # vLLM's docs: inside a Ray placement group, tensor-parallel workers run as Ray actors
+        # in its bundles (the engine core process inherits the group from this actor).
+        engine_kwargs.setdefault("distributed_executor_backend", "ray")
     env = {**ENGINE_ENV, **(cpu_engine_env() if device == "cpu" else {}), **model.env}
     params = model.params or count_parameters(path)
     identity = {"path": path, "engine": engine_kwargs, "device": device, "seed": seed, "params": params}
@@ -93,6 +111,7 @@ def resolve_engine_spec(model: ModelConfig, *, cluster_has_gpus: bool, seed: int
         seed=seed,
         num_gpus=model.tensor_parallel_size if device == "gpu" else 0,
         identity=identity,
+        resources=dict(model.resources),
     )
 
 
@@ -103,18 +122,49 @@ class EnginePool:
     spec: EngineSpec
     handles: list[Any]
     owned: list[bool]
+    groups: list[Any] = field(default_factory=list)  # placement groups of owned replicas
 
     def shutdown(self) -> None:
         for handle, owned in zip(self.handles, self.owned, strict=True):
             if owned:
                 ray.kill(handle, no_restart=True)
+        for group in self.groups:
+            ray.util.remove_placement_group(group)
+
+
+def actor_options(spec: EngineSpec) -> tuple[dict[str, Any], Any]:
+    """Ray options of one replica's actor, and the placement group it runs in (or None).
+
+    One GPU or none: the actor holds the GPU itself (plus any custom resources), spread over
+    nodes. Tensor parallel: a STRICT_PACK group of one bundle per GPU on one node; the actor
+    sits in bundle 0 and vLLM's Ray executor places its workers in the group's bundles.
+    """
+    from ray.util.placement_group import placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    bundles = spec.placement_bundles
+    if bundles is None:
+        return {
+            "num_cpus": 1,
+            "num_gpus": spec.num_gpus,
+            "resources": dict(spec.resources),
+            "scheduling_strategy": "SPREAD",
+        }, None
+    group = placement_group(bundles, strategy="STRICT_PACK", name="")
+    return {
+        "num_cpus": 1,
+        "num_gpus": 0,
+        "scheduling_strategy": PlacementGroupSchedulingStrategy(
+            placement_group=group, placement_group_bundle_index=0, placement_group_capture_child_tasks=True
+        ),
+    }, group
 
 
 def start_engines(spec: EngineSpec, *, max_restarts: int) -> EnginePool:
     """Find or start ``spec.replicas`` engine actors (not waiting for them to load)."""
     from actors.remote import EngineActor
 
-    handles, owned = [], []
+    handles, owned, groups = [], [], []
     for replica in range(spec.replicas):
         name = f"{spec.actor_prefix}-{replica}"
         try:
@@ -125,17 +175,35 @@ def start_engines(spec: EngineSpec, *, max_restarts: int) -> EnginePool:
             continue
         except ValueError:
             pass
+        options, group = actor_options(spec)
         handle = EngineActor.options(
             name=name,
             namespace=NAMESPACE,
-            num_cpus=1,
-            num_gpus=spec.num_gpus,
             max_restarts=max_restarts,
             # generate() is a pure function of its requests: retrying it after a restart is safe.
             max_task_retries=2,
             runtime_env={"env_vars": spec.env},
-            scheduling_strategy="SPREAD",
+            **options,
         ).remote(model=spec.path, engine_kwargs=spec.engine_kwargs, seed=spec.seed)
         handles.append(handle)
         owned.append(True)
-    return EnginePool(spec=spec, handles=handles, owned=owned)
+        if group is not None:
+            groups.append(group)
+    return EnginePool(spec=spec, handles=handles, owned=owned, groups=groups)
+
+
+def request_capacity(specs: list[EngineSpec]) -> list[dict[str, float]]:
+    """Tell the autoscaler up front what every engine needs, so GPU nodes start launching before
+    the actors queue for them; a no-op on a cluster without an autoscaler."""
+    from ray.autoscaler.sdk import request_resources
+
+    bundles = [b for spec in specs for b in spec.demand()]
+    request_resources(bundles=bundles)
+    return bundles
+
+
+def release_capacity() -> None:
+    """Withdraw the request: idle nodes can go once the grid has drained."""
+    from ray.autoscaler.sdk import request_resources
+
+    request_resources(bundles=[])

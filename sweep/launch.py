@@ -50,6 +50,7 @@ class SweepOutcome:
     seconds: float
     report: str | None = None  # path of the HTML report
     dead_engines: dict[str, str] = field(default_factory=dict)  # model -> why its engine never started
+    engine_nodes: dict[str, list[str]] = field(default_factory=dict)  # model -> node id of each replica
 
 
 def prepare_problems(config: SweepConfig) -> dict[str, list[PromptedProblem]]:
@@ -61,12 +62,19 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     """Run the grid on the current Ray cluster (``ray.init`` must have been called)."""
     import ray
 
-    from sweep.engines import EnginePool, EngineSpec, resolve_engine_spec, start_engines
+    from sweep.engines import (
+        EnginePool,
+        EngineSpec,
+        release_capacity,
+        request_capacity,
+        resolve_engine_spec,
+        start_engines,
+    )
     from sweep.grid import build_shards
     from sweep.runner import RunContext
     from sweep.scheduler import run_shards
-    from sweep.scorers.registry import POLICY_SCORERS
     from sweep.schema import SAMPLES
+    from sweep.scorers.registry import POLICY_SCORERS
     from sweep.storage import ResultsStore
 
     started = time.perf_counter()
@@ -108,6 +116,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     run_id = uuid.uuid4().hex[:12]
     failed: dict[str, str] = {}
     dead_engines: dict[str, str] = {}
+    engine_nodes: dict[str, list[str]] = {}
     if pending:
         needed = {s.model for s in pending}
         needed_rewards = {getattr(s.strategy, "reward_model", None) for s in pending} & reward_specs.keys()
@@ -123,6 +132,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
 
         pools = {name: pool_for(spec) for name, spec in specs.items() if name in needed}
         reward_pools = {name: pool_for(spec) for name, spec in reward_specs.items() if name in needed_rewards}
+        request_capacity([pool.spec for pool in engines.values()])
         try:
             context = RunContext(
                 run_id=run_id,
@@ -143,15 +153,36 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
             )
             failed = stats.failed
             dead_engines = stats.dead_engines
+            engine_nodes = _placements({**pools, **reward_pools}, skip=set(dead_engines))
         finally:
+            release_capacity()
             for pool in engines.values():
                 pool.shutdown()
 
     seconds = time.perf_counter() - started
-    _update_manifest(store, config, specs, run_id, started_at, len(shards), skipped, failed, seconds)
+    _update_manifest(
+        store, config, specs, run_id, started_at, len(shards), skipped, failed, seconds, engine_nodes
+    )
     summary = summarize(config.output, config, [s.shard_id for s in shards])
     report = _write_report(config.output) if write_report else None
-    return SweepOutcome(config.output, len(shards), skipped, failed, summary, seconds, report, dead_engines)
+    return SweepOutcome(
+        config.output, len(shards), skipped, failed, summary, seconds, report, dead_engines, engine_nodes
+    )
+
+
+def _placements(pools: dict[str, Any], *, skip: set[str]) -> dict[str, list[str]]:
+    """Where each engine replica ran (Ray node ids), for the manifest; unknown ones are left out."""
+    import ray
+
+    placed: dict[str, list[str]] = {}
+    for name, pool in pools.items():
+        if name in skip:
+            continue
+        try:
+            placed[name] = [r["node_id"] for r in ray.get([h.ready.remote() for h in pool.handles], timeout=30)]
+        except (ray.exceptions.RayError, TimeoutError) as exc:
+            log.warning("could not tell where the engines of %s ran: %s", name, exc)
+    return placed
 
 
 def _write_report(output: str) -> str | None:
@@ -226,6 +257,7 @@ def _update_manifest(
     skipped: int,
     failed: dict[str, str],
     seconds: float,
+    engine_nodes: dict[str, list[str]],
 ) -> None:
     manifest = store.read_manifest()
     runs = manifest.get("runs", [])
@@ -238,6 +270,7 @@ def _update_manifest(
             "shards_total": total,
             "shards_skipped": skipped,
             "shards_failed": failed,
+            "engine_nodes": engine_nodes,
         }
     )
     store.write_manifest(

@@ -28,13 +28,14 @@ def test_prefixes_end_at_each_step_tag_and_scores_are_softmax() -> None:
         {
             "Q: 2+3?\nA: 2 plus 3. ки": (math.log(0.9), math.log(0.1)),
             "Q: 2+3?\nA: 2 plus 3.\n\nThe answer is 5. ки": (math.log(0.3), math.log(0.6)),
+            "Q: 2+3?\nA: ": (0.0, 0.0),  # the prompt alone: its length is shared, not charged
         }
     )
     scorer = StepTokenScorer(engine=engine, tag=" ки", good="+", bad="-")
     (result,) = scorer.score([("Q: 2+3?\nA: ", "2 plus 3.\n\nThe answer is 5.")])
     assert result.steps == ["2 plus 3.", "The answer is 5."]
     assert result.scores == pytest.approx([0.9, 1 / 3])
-    assert result.reward_tokens == len("Q: 2+3?\nA: 2 plus 3.\n\nThe answer is 5. ки")
+    assert result.reward_tokens == len("2 plus 3.\n\nThe answer is 5. ки")
     assert len(engine.calls) == 1  # every prefix of every solution in one batch
 
 
@@ -74,3 +75,13 @@ def test_step_token_scores_on_the_real_engine(engine_pool: Any) -> None:
     assert any(0.0 < s < 1.0 for r in first for s in r.scores)  # both candidates were in the top-k
     again = scorer.score(items)
     assert [s for r in again for s in r.scores] == pytest.approx([s for r in first for s in r.scores])
+
+
+def test_score_last_reads_one_prefix_per_partial_solution() -> None:
+    engine = PlannedEngine({"P: a\nb ки": (math.log(0.2), math.log(0.8)), "P: c ки": (math.log(0.5), math.log(0.5))})
+    scorer = StepTokenScorer(engine=engine, tag=" ки", delimiter="\n")
+    assert scorer.score_last([("P: ", ["a", "b"]), ("P: ", ["c"])]) == [
+        (pytest.approx(0.2), len("P: a\nb ки")),
+        (pytest.approx(0.5), len("P: c ки")),
+    ]
+    assert engine.calls == [["P: a\nb ки", "P: c ки"]]

@@ -239,3 +239,24 @@ def test_sampling_shards_store_prm_scores(engine_pool: Any, tiny_config: Any) ->
 
     methods = set(compute_accuracy(connect(config.output), resamples=20)["method"])
     assert {"best_of_n_last", "best_of_n_min", "weighted_vote_prod", "weighted_vote_mean"} <= methods
+
+
+def test_file_uri_output_resumes(engine_pool: Any, tiny_config: Any, tmp_path: Path) -> None:
+    """`output:` as a URI goes through pyarrow filesystems (s3://, gs://; file:// here), resume included."""
+    from sweep.launch import run_sweep
+
+    folder = tmp_path / "bucket" / "sweep"
+    config = tiny_config.model_copy(update={"output": folder.as_uri()})
+    outcome = run_sweep(config, show_progress=False)
+    assert not outcome.shards_failed and outcome.report is None  # the report is a local file: not for URIs
+    assert_exact(read_samples(folder), config)
+    assert {(r["method"], r["n"]) for r in outcome.summary.to_pylist()} >= {("greedy", 1), ("majority_vote", 4)}
+    assert (folder / "manifest.json").is_file() and list((folder / "prompts").rglob("*.parquet"))
+
+    lost = min((folder / "samples").rglob("*.parquet"))
+    kept = {f: f.stat().st_mtime_ns for f in (folder / "samples").rglob("*.parquet") if f != lost}
+    lost.unlink()
+    again = run_sweep(config, show_progress=False, write_report=False)
+    assert again.shards_skipped == again.shards_total - 1 and not again.shards_failed
+    assert_exact(read_samples(folder), config)
+    assert all(f.stat().st_mtime_ns == t for f, t in kept.items())

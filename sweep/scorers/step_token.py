@@ -4,8 +4,9 @@ For a solution split into steps s_1..s_k, the reward model reads, for each j, th
 ``prompt + s_1 + sep + … + s_j + tag`` and the log-probabilities of the ``good`` and ``bad``
 tokens as the next token. The step's score is softmax over those two (Math-Shepherd's
 "+"/"-" after "ки"). All prefixes of all solutions go to the engine in one batch; their
-shared beginnings hit the prefix cache, so a solution costs about its own length in
-reward-model tokens (recorded as ``reward_tokens``).
+shared beginnings hit the prefix cache, so a solution costs its own length in reward-model
+tokens (``reward_tokens``: the last prefix's tokens beyond the prompt, which all solutions of
+a problem share).
 """
 
 from __future__ import annotations
@@ -40,16 +41,20 @@ class StepTokenScorer:
             for (prompt, _), steps in zip(items, split, strict=True)
             for j in range(len(steps))
         ]
-        read = self.engine.next_token_logprobs(prefixes, [self.good, self.bad]) if prefixes else []
+        # Each distinct prompt is read once more on its own: its length is what every solution
+        # of that problem shares (and the prefix cache serves), so it is not charged per solution.
+        prompts = sorted({prompt for prompt, _ in items}) if prefixes else []
+        read = self.engine.next_token_logprobs(prefixes + prompts, [self.good, self.bad]) if prefixes else []
+        prompt_tokens = {p: tokens for p, (tokens, _) in zip(prompts, read[len(prefixes) :], strict=True)}
         results, cursor = [], 0
-        for steps in split:
+        for (prompt, _), steps in zip(items, split, strict=True):
             mine = read[cursor : cursor + len(steps)]
             cursor += len(steps)
             results.append(
                 StepScores(
                     steps=steps,
                     scores=[good_probability(lp[self.good], lp[self.bad]) for _, lp in mine],
-                    reward_tokens=mine[-1][0] if mine else 0,
+                    reward_tokens=max(mine[-1][0] - prompt_tokens[prompt], 0) if mine else 0,
                 )
             )
         return results

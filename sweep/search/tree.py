@@ -156,8 +156,8 @@ def score(nodes: list[tuple[Tree, SearchNode]], *, scorer: Scorer) -> None:
         if not cached:
             node.reward_tokens = tokens
             continue
-        if node.parent.parent is None:  # the prompt is read once per tree: charge it to the root
-            node.parent.reward_tokens = tree.prompt_tokens
+        # Beyond the prompt, as for sampled solutions: the prompt is shared and cached. (The
+        # policy's prompt length stands in for the reward model's at the first step.)
         base = node.parent.reward_read if node.parent.parent is not None else tree.prompt_tokens
         node.reward_tokens = max(tokens - base, 0)
     for _, node in nodes:

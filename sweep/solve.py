@@ -1,0 +1,184 @@
+"""Answer one new problem the compute-optimal way a finished sweep found. No Ray here.
+
+Given a FLOPs budget per problem, ``choose`` picks, from the sweep's accuracy-vs-FLOPs frontier,
+the most accurate (model, strategy, method, n) whose cost fits (oracle methods such as pass@n
+excluded). ``solve`` then runs that strategy on the question with the same prompt, generation
+and reward-model settings as the sweep, aggregates the samples by the chosen method and reports
+the FLOPs it actually spent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+from actors.protocol import Engine
+from sweep.answers import extract_answer
+from sweep.config import SweepConfig
+from sweep.flops import forward_flops
+from sweep.grading import GRADERS
+from sweep.problems import Problem, dataset_grader
+from sweep.prompting import prompt_problems
+from sweep.scorers import AGGREGATIONS, Scorer, aggregate
+from sweep.strategies import STRATEGIES, RawSample, TreeSearchSettings
+
+ORACLE_METHODS = ("pass_at_n",)
+
+
+class NoChoice(ValueError):
+    """No configuration of the sweep fits the budget (or the sweep has no results)."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    model: str
+    model_params: int
+    dataset: str
+    strategy: str
+    method: str
+    n: int
+    accuracy: float
+    flops_per_problem: float
+
+
+@dataclass(frozen=True)
+class Solution:
+    answer: str | None
+    choice: Choice
+    samples: int
+    policy_flops: float
+    reward_flops: float
+
+    @property
+    def flops(self) -> float:
+        return self.policy_flops + self.reward_flops
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "choice": asdict(self.choice),
+            "samples": self.samples,
+            "policy_flops": self.policy_flops,
+            "reward_flops": self.reward_flops,
+            "flops": self.flops,
+        }
+
+
+def choose(accuracy: pd.DataFrame, *, flops_budget: float, dataset: str | None = None) -> Choice:
+    """The most accurate configuration whose FLOPs per problem fit ``flops_budget``."""
+    rows = accuracy[~accuracy["method"].isin(ORACLE_METHODS)]
+    if dataset is not None:
+        rows = rows[rows["dataset"] == dataset]
+    fits = rows[rows["flops_per_problem"] <= flops_budget].dropna(subset=["accuracy"])
+    if fits.empty:
+        cheapest = rows["flops_per_problem"].min() if not rows.empty else None
+        hint = f"; the cheapest configuration needs {cheapest:.3e}" if cheapest is not None else ""
+        raise NoChoice(f"no configuration fits {flops_budget:.3e} FLOPs per problem{hint}")
+    best = fits.sort_values(["accuracy", "flops_per_problem"], ascending=[False, True], kind="stable").iloc[0]
+    return Choice(
+        model=str(best["model"]),
+        model_params=int(best["model_params"]),
+        dataset=str(best["dataset"]),
+        strategy=str(best["strategy"]),
+        method=str(best["method"]),
+        n=int(best["n"]),
+        accuracy=float(best["accuracy"]),
+        flops_per_problem=float(best["flops_per_problem"]),
+    )
+
+
+def solve(
+    question: str,
+    *,
+    choice: Choice,
+    config: SweepConfig,
+    engine: Engine,
+    scorer: Scorer | None,
+    reward_params: int,
+) -> Solution:
+    """Run the chosen configuration on ``question`` and aggregate its samples by the chosen method."""
+    dataset = next(d for d in config.datasets if d.name == choice.dataset)
+    grader = dataset_grader(dataset)
+    problem_id = "solve-" + hashlib.sha256(question.encode()).hexdigest()[:12]
+    problem = Problem(dataset=dataset.name, problem_id=problem_id, question=question, answer="", grader=grader)
+    (prompted,) = prompt_problems([problem], dataset)
+    settings = _settings_for(config, choice)
+    output = STRATEGIES[settings.name].run(
+        [prompted], settings=settings, engine=engine, scorer=scorer, generation=config.generation, seed=config.seed
+    )
+    samples = output.samples
+    scores = _scores(samples, scorer, choice.method)
+    keys = [g.key for g in GRADERS[grader]([extract_answer(s.completion) for s in samples], [""] * len(samples))]
+    answers = [extract_answer(s.completion) for s in samples]
+    winner = _vote(choice.method, keys, scores)
+    policy, reward = _flops(samples, output.trees, choice.model_params, reward_params, scores)
+    return Solution(
+        answer=answers[winner] if winner is not None else None,
+        choice=choice,
+        samples=len(samples),
+        policy_flops=policy,
+        reward_flops=reward,
+    )
+
+
+def _settings_for(config: SweepConfig, choice: Choice) -> Any:
+    entry = next(s for s in config.strategies if s.label == choice.strategy)
+    if isinstance(entry, TreeSearchSettings):
+        return next(kind for kind in entry.split() if kind.n_max == choice.n)
+    if entry.name == "sampling":
+        return entry.model_copy(update={"n": [choice.n]})
+    return entry
+
+
+def _scores(samples: list[RawSample], scorer: Scorer | None, method: str) -> list[dict[str, float | None]] | None:
+    """Per-sample score aggregates, when the method reads them: from the search, else scored now."""
+    if not method.startswith(("weighted_vote_", "best_of_n_")):
+        return None
+    if all(s.step_scores is not None for s in samples):
+        return [aggregate(s.step_scores or []) for s in samples]
+    assert scorer is not None, "a method that reads scores comes from a strategy with a reward model"
+    return [aggregate(r.scores) | {"_tokens": r.reward_tokens} for r in scorer.score([(s.prompt, s.completion) for s in samples])]
+
+
+def _vote(method: str, keys: list[str | None], scores: list[dict[str, float | None]] | None) -> int | None:
+    """The index of the sample whose answer wins; ties go to the earliest sample."""
+    if method == "greedy":
+        return 0
+    aggregation = method.rsplit("_", 1)[-1] if scores is not None else None
+    assert aggregation is None or aggregation in AGGREGATIONS
+    if method.startswith("best_of_n_"):
+        ranked = [(-(s[aggregation] or 0.0), i) for i, (s, k) in enumerate(zip(scores or [], keys)) if k is not None]
+        return min(ranked)[1] if ranked else None
+    weight: dict[str, float] = defaultdict(float)
+    first: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        if key is None:
+            continue
+        weight[key] += 1.0 if scores is None else float(scores[index][aggregation] or 0.0)
+        first.setdefault(key, index)
+    if not weight:
+        return None
+    best = max(weight, key=lambda k: (weight[k], -first[k]))
+    return first[best]
+
+
+def _flops(
+    samples: list[RawSample],
+    trees: list[Any],
+    params: int,
+    reward_params: int,
+    scores: list[dict[str, float | None]] | None,
+) -> tuple[float, float]:
+    """Policy and reward-model FLOPs this answer cost."""
+    if trees:  # tree search: every node, every context, every reward read
+        nodes = [n for t in trees for n in t.nodes]
+        policy = forward_flops(params, sum(n.tokens + n.context_tokens for n in nodes))
+        return policy, forward_flops(reward_params, sum(n.reward_tokens for n in nodes))
+    prompt = max((s.prompt_tokens for s in samples), default=0)
+    policy = forward_flops(params, prompt + sum(s.completion_tokens for s in samples))
+    reward_tokens = sum(float(s.get("_tokens") or 0.0) for s in scores) if scores else 0.0
+    return policy, forward_flops(reward_params, reward_tokens)
