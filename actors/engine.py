@@ -32,6 +32,26 @@ class EngineFailure(RuntimeError):
 _STOP = object()
 
 
+class BusyClock:
+    """Seconds the engine spent stepping, over the span from its first step to its last."""
+
+    def __init__(self) -> None:
+        self.busy = 0.0
+        self.first: float | None = None
+        self.last: float | None = None
+        self.steps = 0
+
+    def add(self, began: float, ended: float) -> None:
+        self.first = began if self.first is None else self.first
+        self.last = ended
+        self.busy += ended - began
+        self.steps += 1
+
+    def snapshot(self) -> dict[str, float]:
+        span = (self.last - self.first) if self.first is not None and self.last is not None else 0.0
+        return {"busy_s": self.busy, "span_s": span, "steps": float(self.steps), "first": self.first or 0.0}
+
+
 class VLLMEngine:
     """A vLLM engine with chat-template rendering, a step loop and per-request error capture."""
 
@@ -49,6 +69,7 @@ class VLLMEngine:
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._waiting: dict[str, Future[Any]] = {}
         self._failure: EngineFailure | None = None
+        self._busy = BusyClock()
         self._thread = threading.Thread(target=self._run_loop, name="vllm-step-loop", daemon=True)
         self._thread.start()
 
@@ -196,6 +217,10 @@ class VLLMEngine:
         # data: (tag occurrence, class) -> probability
         return [(len(o.prompt_token_ids or []), o.outputs.data.tolist()) for o in outputs]
 
+    def busy(self) -> dict[str, float]:
+        """Time spent inside engine steps, and the span from the first step to the last."""
+        return self._busy.snapshot()
+
     def _submit(self, prompt: str | dict[str, Any], params: Any) -> Future[Any]:
         if self._failure is not None:
             raise self._failure
@@ -216,11 +241,13 @@ class VLLMEngine:
                     break
                 if not self._admit(item):
                     return
+            began = time.perf_counter()
             try:
                 outputs = self._engine.step()
             except Exception as exc:  # the engine is gone: fail everything, now and later
                 self._fail_all(exc)
                 return
+            self._busy.add(began, time.perf_counter())
             for output in outputs:
                 if output.finished:
                     self._waiting.pop(output.request_id).set_result(output)

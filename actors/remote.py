@@ -55,6 +55,10 @@ class EngineActor:
             log.exception("engine died; exiting so Ray restarts this actor")
             os._exit(1)
 
+    async def busy(self) -> dict[str, float]:
+        """Engine busy time (for the busy-fraction benchmark)."""
+        return self._engine.busy()
+
     async def ready(self) -> dict[str, Any]:
         """Returns once the engine is loaded; says where it runs."""
         return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}
