@@ -25,8 +25,16 @@ log = logging.getLogger(__name__)
 NAMESPACE = "scaling-sweep"
 
 # Float32 because the CPU engine runs bfloat16 5x slower; eager because torch.compile costs
-# minutes of start-up and gave nothing measurable on the CPU.
-CPU_ENGINE_DEFAULTS: dict[str, Any] = {"dtype": "float32", "enforce_eager": True, "max_model_len": 4096}
+# minutes of start-up and gave nothing measurable on the CPU. KV blocks of 32 tokens instead of
+# the CPU default 128: a prefix-cache hit covers all but <32 tokens of a shared context, which
+# tree search re-sends at every depth (measured: 1.3-1.8x tokens/s for REBASE, and sampling
+# no slower; BENCHMARKS.md).
+CPU_ENGINE_DEFAULTS: dict[str, Any] = {
+    "dtype": "float32",
+    "enforce_eager": True,
+    "max_model_len": 4096,
+    "block_size": 32,
+}
 GPU_ENGINE_DEFAULTS: dict[str, Any] = {}
 # vLLM's INFO lines stream through Ray to the launcher's terminal; keep warnings and errors.
 ENGINE_ENV: dict[str, str] = {"VLLM_LOGGING_LEVEL": "WARNING"}

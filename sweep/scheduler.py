@@ -58,7 +58,7 @@ def run_shard_task(shard: Shard, handle: Any, context: RunContext, reward_handle
 class SweepStats:
     completed: list[ShardReport] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # shard id -> last error
-    dead_engines: dict[str, str] = field(default_factory=dict)  # model -> why its engine never started
+    dead_engines: dict[str, str] = field(default_factory=dict)  # (reward) model -> why its engine never started
     retries: int = 0
     seconds: float = 0.0
 
@@ -88,7 +88,7 @@ def run_shards(
     load: dict[tuple[str, int], int] = {
         (model, i): 0 for model, pool in pools.items() for i in range(len(pool.handles))
     }
-    inflight: dict[ray.ObjectRef, tuple[Shard, tuple[str, int]]] = {}
+    inflight: dict[ray.ObjectRef, tuple[Shard, tuple[str, int], Any]] = {}
     bar = tqdm(total=len(shards), unit="shard", desc="sweep", disable=not show_progress, dynamic_ncols=True)
 
     def submit() -> None:
@@ -107,25 +107,31 @@ def run_shards(
                     handles = (reward_pools or {})[reward_name].handles
                     reward_handle = handles[attempts[shard.shard_id] % len(handles)]
                 ref = run_shard_task.remote(shard, pools[model].handles[slot[1]], context, reward_handle)
-                inflight[ref] = (shard, slot)
+                inflight[ref] = (shard, slot, reward_handle)
                 load[slot] += 1
 
     submit()
     while inflight:
         ready, _ = ray.wait(list(inflight), num_returns=1)
         for ref in ready:
-            shard, slot = inflight.pop(ref)
+            shard, slot, reward_handle = inflight.pop(ref)
             load[slot] -= 1
             try:
                 report: ShardReport = ray.get(ref)
             except ray.exceptions.RayError as exc:
                 message = _short_error(exc)
                 if _engine_failed_to_start(exc):
-                    # Retrying cannot help: fail this model's shards now, keep the other models going.
-                    log.error("the engine of model %s failed to start: %s", shard.model, message)
-                    stats.dead_engines[shard.model] = message
-                    dropped = [shard, *queues[shard.model]]
-                    queues[shard.model].clear()
+                    # Retrying cannot help: fail the shards that need that engine now (the policy's,
+                    # or every shard scored by that reward model) and keep the others going.
+                    dead = _dead_engine(exc, shard, reward_handle)
+                    log.error("the engine of %s failed to start: %s", dead, message)
+                    stats.dead_engines[dead] = message
+                    dropped = [shard]
+                    for queue in queues.values():
+                        needs = [s for s in queue if dead in (s.model, getattr(s.strategy, "reward_model", None))]
+                        for lost in needs:
+                            queue.remove(lost)
+                        dropped += needs
                     for lost in dropped:
                         stats.failed[lost.shard_id] = message
                     bar.update(len(dropped))
@@ -158,6 +164,15 @@ def run_shards(
     bar.close()
     stats.seconds = time.perf_counter() - start
     return stats
+
+
+def _dead_engine(exc: Exception, shard: Shard, reward_handle: Any) -> str:
+    """The model or reward model whose actor died: the reward model's if it was that actor."""
+    died = getattr(getattr(exc, "cause", exc), "actor_id", None)
+    reward = getattr(shard.strategy, "reward_model", None)
+    if reward is not None and reward_handle is not None and died == reward_handle._actor_id.hex():
+        return reward
+    return shard.model
 
 
 def _engine_failed_to_start(exc: Exception) -> bool:

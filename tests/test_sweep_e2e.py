@@ -201,6 +201,23 @@ def test_engine_that_cannot_start_fails_alone(engine_pool: Any, tiny_config: Any
     assert_exact(read_samples(Path(config.output)), tiny_config)
 
 
+def test_reward_model_that_cannot_start_is_blamed_not_the_policy(engine_pool: Any, tiny_config: Any) -> None:
+    from sweep.config import RewardModelConfig
+    from sweep.launch import run_sweep
+
+    prm = RewardModelConfig(name="broken-prm", path="/nonexistent/prm", params=1_000_000)
+    strategies = [
+        s.model_copy(update={"reward_model": "broken-prm"}) if s.name == "sampling" else s for s in tiny_config.strategies
+    ]
+    config = tiny_config.model_copy(update={"reward_models": [prm], "strategies": strategies})
+    outcome = run_sweep(config, show_progress=False, write_report=False)
+
+    assert set(outcome.dead_engines) == {"broken-prm"} and "/nonexistent/prm" in outcome.dead_engines["broken-prm"]
+    assert len(outcome.shards_failed) == 3  # the scored sampling shards; the policy's greedy shards ran
+    rows = read_samples(Path(config.output)).to_pylist()
+    assert len(rows) == 6 and {r["strategy"] for r in rows} == {"greedy"}
+
+
 def test_sampling_shards_store_prm_scores(engine_pool: Any, tiny_config: Any) -> None:
     """The small model as its own step-token PRM: scores on every sample, served by the same engine."""
     from analysis.estimators import compute_accuracy
