@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import ray
 
@@ -16,6 +17,7 @@ from actors.engine import EngineFailure, VLLMEngine
 from actors.protocol import GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @ray.remote
@@ -24,36 +26,18 @@ class EngineActor:
         self._engine = VLLMEngine(model=model, engine_kwargs=engine_kwargs, seed=seed)
 
     async def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        try:
-            return await self._engine.generate(requests)
-        except EngineFailure:
-            log.exception("engine died; exiting so Ray restarts this actor")
-            os._exit(1)
+        return await _or_exit(self._engine.generate(requests))
 
     async def next_token_logprobs(
         self, prefixes: list[str], candidates: list[str], top_k: int = 20
     ) -> list[tuple[int, dict[str, float]]]:
-        try:
-            return await self._engine.next_token_logprobs(prefixes, candidates, top_k=top_k)
-        except EngineFailure:
-            log.exception("engine died; exiting so Ray restarts this actor")
-            os._exit(1)
+        return await _or_exit(self._engine.next_token_logprobs(prefixes, candidates, top_k=top_k))
 
-    async def completion_logprobs(
-        self, items: list[tuple[str, str]]
-    ) -> list[tuple[int, list[tuple[int, float]]]]:
-        try:
-            return await self._engine.completion_logprobs(items)
-        except EngineFailure:
-            log.exception("engine died; exiting so Ray restarts this actor")
-            os._exit(1)
+    async def completion_logprobs(self, items: list[tuple[str, str]]) -> list[tuple[int, list[tuple[int, float]]]]:
+        return await _or_exit(self._engine.completion_logprobs(items))
 
     async def step_rewards(self, texts: list[str], step_tag: str) -> list[tuple[int, list[list[float]]]]:
-        try:
-            return await self._engine.step_rewards(texts, step_tag=step_tag)
-        except EngineFailure:
-            log.exception("engine died; exiting so Ray restarts this actor")
-            os._exit(1)
+        return await _or_exit(self._engine.step_rewards(texts, step_tag=step_tag))
 
     async def busy(self) -> dict[str, float]:
         """Engine busy time (for the busy-fraction benchmark)."""
@@ -62,3 +46,12 @@ class EngineActor:
     async def ready(self) -> dict[str, Any]:
         """Returns once the engine is loaded; says where it runs."""
         return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}
+
+
+async def _or_exit(call: Awaitable[T]) -> T:
+    """Await an engine call; a dead engine exits the process so Ray restarts the actor."""
+    try:
+        return await call
+    except EngineFailure:
+        log.exception("engine died; exiting so Ray restarts this actor")
+        os._exit(1)
