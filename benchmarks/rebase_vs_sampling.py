@@ -5,7 +5,8 @@ alternation, S R R S: ``sampling`` draws N samples per problem, ``rebase`` searc
 budget N and the same model as its step-token PRM. Engine start-up is excluded; each side's
 time is the launcher's wall time for its sweep (shards, PRM scoring, grading, writes).
 Tokens/s counts generated tokens (tree nodes for REBASE, completions for sampling); FLOPs per
-problem come from ``compute_accuracy`` (policy + reward model, majority vote at n = N).
+problem come from ``compute_accuracy`` (policy and reward model, weighted vote at n = N, for
+which both sides pay for the PRM).
 
     .venv/bin/python benchmarks/rebase_vs_sampling.py [--problems 40] [--budget 8]
 """
@@ -98,7 +99,8 @@ def main() -> None:
         ).fetchall()[0][0]
         rates[kind].append(tokens / seconds)
         curves = compute_accuracy(connect(str(output)), resamples=10)
-        row = curves[(curves["method"] == "majority_vote") & (curves["n"] == args.budget)].iloc[0]
+        # Weighted vote: the method for which both sides pay for the reward model.
+        row = curves[(curves["method"] == "weighted_vote_last") & (curves["n"] == args.budget)].iloc[0]
         flops[kind].append((row["policy_flops_per_problem"], row["reward_flops_per_problem"]))
         print(f"{kind:8} run {run}: {tokens:>6} tokens in {seconds:6.1f} s = {tokens / seconds:6.1f} tok/s; "
               f"FLOPs/problem policy {row['policy_flops_per_problem']:.3e} reward {row['reward_flops_per_problem']:.3e}; "
