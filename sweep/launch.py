@@ -275,7 +275,7 @@ def _update_manifest(
     )
     store.write_manifest(
         {
-            "config": config.model_dump(mode="json"),
+            "config": config.model_dump(mode="json", serialize_as_any=True),  # strategies: their own fields
             "engines": {
                 k: {"path": s.path, "params": s.params, "device": s.device, "engine": s.engine_kwargs}
                 for k, s in specs.items()

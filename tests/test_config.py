@@ -373,3 +373,11 @@ def test_reward_model_kind_and_reference_are_checked(tmp_path: Path) -> None:
     bad_ref.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match="reward_model: unknown reward model 'missing-prm'"):
         load_config(bad_ref)
+
+
+def test_config_round_trips_through_the_manifest_record() -> None:
+    """The manifest stores the config as JSON; every strategy keeps its own fields (the Serve app
+    rebuilds the config from it). Plain model_dump would keep only the base class's fields."""
+    config = load_config(CONFIGS / "smoke.yaml")
+    record = json.loads(json.dumps(config.model_dump(mode="json", serialize_as_any=True)))
+    assert SweepConfig.model_validate(record).model_dump(serialize_as_any=True) == config.model_dump(serialize_as_any=True)
