@@ -161,3 +161,28 @@ def test_worker_node_killed_mid_sweep_loses_no_row(cluster: FakeCluster, tmp_pat
     assert written < 20, "the kill must land mid-sweep"
     rows = read_rows(output)
     assert len(rows) == 10 * (1 + 4) and len(set(rows)) == len(rows)
+
+
+@pytest.mark.parametrize("cluster", [1], indirect=True)
+def test_capacity_requested_up_front_launches_workers_before_any_actor(cluster: FakeCluster) -> None:
+    """request_capacity alone (no actor yet) makes the autoscaler add a worker; releasing it
+    lets the idle worker go."""
+    code = (
+        "import time\n"
+        "from sweep.engines import EngineSpec, request_capacity, release_capacity\n"
+        "spec = EngineSpec(model='m', path='/m', params=1, device='cpu', replicas=1, engine_kwargs={}, env={},"
+        " seed=0, resources={'fake_gpu': 1})\n"
+        "request_capacity([spec])\n"
+        "head = ray.get_runtime_context().get_node_id()\n"
+        "deadline = time.monotonic() + 90\n"
+        "while time.monotonic() < deadline and not [n for n in ray.nodes() if n['Alive'] and n['NodeID'] != head]:\n"
+        "    time.sleep(1)\n"
+        "up = len([n for n in ray.nodes() if n['Alive'] and n['NodeID'] != head])\n"
+        "release_capacity()\n"
+        "result = up"
+    )
+    assert ask(cluster, code) == 1
+    deadline = time.monotonic() + 120
+    while alive_workers(cluster) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert alive_workers(cluster) == []

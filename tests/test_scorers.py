@@ -85,3 +85,40 @@ def test_score_last_reads_one_prefix_per_partial_solution() -> None:
         (pytest.approx(0.5), len("P: c ки")),
     ]
     assert engine.calls == [["P: a\nb ки", "P: c ки"]]
+
+
+class PlannedLogprobs:
+    """completion_logprobs from a plan: every token is one character with a fixed logprob."""
+
+    def __init__(self, logprob: dict[str, float]) -> None:
+        self.logprob = logprob
+
+    def completion_logprobs(self, items: list[tuple[str, str]]) -> list[tuple[int, list[tuple[int, float]]]]:
+        return [
+            (len(p) + len(c), [(i + 1, self.logprob.get(ch, -1.0)) for i, ch in enumerate(c)]) for p, c in items
+        ]
+
+
+def test_self_logprob_scores_each_step_by_its_own_tokens() -> None:
+    from sweep.scorers.self_logprob import SelfLogprobScorer
+
+    scorer = SelfLogprobScorer(engine=PlannedLogprobs({"a": 0.0, "b": math.log(0.25)}), delimiter="\n")
+    (result,) = scorer.score([("P: ", "aa\nbb")])
+    assert result.steps == ["aa", "bb"]
+    assert result.scores == pytest.approx([1.0, 0.25])  # exp(mean logprob) of each step's tokens
+    assert result.reward_tokens == 5  # the completion's tokens: the prompt is prefix-cached
+    assert scorer.score_last([("P: ", ["aa", "bb"])]) == [(pytest.approx(0.25), len("P: aa\nbb"))]
+
+
+def test_self_logprob_on_the_real_engine(engine_pool: Any) -> None:
+    """The policy scores itself: per-step exp(mean logprob) in (0, 1], consistent both ways."""
+    from sweep.scheduler import RemoteEngine
+    from sweep.scorers.self_logprob import SelfLogprobScorer
+
+    scorer = SelfLogprobScorer(engine=RemoteEngine(engine_pool.handles[0]), delimiter="\n")
+    prompt = "Tom has 3 apples and buys 2 more. How many apples?\n"
+    (result,) = scorer.score([(prompt, "Start with 3 apples.\nAdd 2: 3 + 2 = 5.\nThe answer is 5.")])
+    assert len(result.scores) == 3 and all(0.0 < s <= 1.0 for s in result.scores)
+    assert 0 < result.reward_tokens < 40
+    ((last, tokens),) = scorer.score_last([(prompt, result.steps)])
+    assert last == pytest.approx(result.scores[-1], rel=0.05) and tokens > result.reward_tokens

@@ -89,3 +89,14 @@ def test_sql_report_and_solve_over_http(served: tuple[str, Any]) -> None:
     assert status == 422 and "no configuration fits" in body["detail"]
     status, body = call(f"{base}/solve", {"question": "", "flops_budget": 1e15})
     assert status == 422  # validation: an empty question
+
+
+def test_app_builder_for_serve_run(tmp_path: Path) -> None:
+    """`serve run sweep.serve:app_builder output=<folder>` builds the same application."""
+    from ray.serve import Application
+
+    from sweep.serve import app_builder
+
+    assert isinstance(app_builder({"output": str(tmp_path)}), Application)
+    with pytest.raises(ValueError, match="output="):
+        app_builder({})
