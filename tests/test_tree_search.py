@@ -160,3 +160,41 @@ def test_mcts_stops_when_every_path_has_finished() -> None:
         assert sum(1 for n in tree.nodes if n.children) == 4
         assert sum(n.terminal for n in tree.nodes) == 6
     assert len(out.samples) == 3 * 6 and {s.finish_reason for s in out.samples} == {"done"}
+
+
+def beam(**settings: object):  # noqa: ANN201
+    from sweep.strategies.beam import BeamSettings
+
+    return BeamSettings.model_validate({"name": "beam", "budgets": [8], "reward_model": "prm", "beam_width": 4, **settings})
+
+
+def test_beam_search_keeps_the_best_beams_and_expands_each_into_m() -> None:
+    from sweep.strategies.beam import run_beam
+
+    engine = ScriptedEngine()
+    out = run_beam(PROBLEMS, settings=beam(max_depth=3), engine=engine, scorer=LengthScorer(), generation=GENERATION, seed=0)
+    assert engine.calls == 3
+    for tree in out.trees:
+        per_depth = [[n for n in tree.nodes if n.depth == d] for d in (1, 2, 3)]
+        assert [len(nodes) for nodes in per_depth] == [8, 8, 8]  # N candidates a step: 2 beams x 4
+        for depth in per_depth[:2]:
+            kept = [n for n in depth if n.children]
+            # The 2 kept beams are the best-scored (LengthScorer: later steps score higher).
+            assert len(kept) == 2 and min(n.score for n in kept) >= max(n.score for n in depth if not n.children)
+            assert all(len(n.children) == 4 for n in kept)
+        leaves = [n for n in tree.nodes if n.terminal]
+        assert len(leaves) == 8 and {n.finish for n in leaves} == {"depth_cap"}
+
+
+def test_beam_search_stops_once_enough_paths_finished() -> None:
+    from sweep.strategies.beam import run_beam
+
+    out = run_beam(
+        PROBLEMS, settings=beam(), engine=ScriptedEngine(finish_after=2), scorer=LengthScorer(),
+        generation=GENERATION, seed=0,
+    )  # fmt: skip
+    for tree in out.trees:
+        leaves = [n for n in tree.nodes if n.terminal]
+        assert len(leaves) == 8 and {n.depth for n in leaves} == {2}  # both beams' 4 children finished
+    with pytest.raises(ValueError, match="multiples of beam_width"):
+        beam(budgets=[6])

@@ -42,7 +42,7 @@ def check_trees(output: Path, config: Any) -> None:
     trees: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for node in nodes:
         trees[node["tree_id"]].append(node)
-    assert len(trees) == problems * 2  # one tree per problem per strategy
+    assert len(trees) == problems * 3  # one tree per problem per strategy
 
     for tree_id, rows in trees.items():
         by_id = {r["node_id"]: r for r in rows}
@@ -64,6 +64,10 @@ def check_trees(output: Path, config: Any) -> None:
         strategy, budget = rows[0]["strategy"], rows[0]["budget"]
         if strategy == "rebase":
             assert budget == 4 and len(terminal) == 4, "REBASE ends with exactly N finished leaves"
+        elif strategy == "beam":
+            assert 2 <= len(terminal) <= 4  # between N / M and N finished beams
+            for depth in {r["depth"] for r in rows if r["depth"] > 0}:
+                assert sum(r["depth"] == depth for r in rows) <= 4  # N candidates a step at most
         else:
             expanded = [r for r in rows if r["node_id"] in children]
             if len(expanded) < budget:  # stopped early only when every path had finished
@@ -77,7 +81,7 @@ def check_trees(output: Path, config: Any) -> None:
     for s in samples:
         leaves[(s["shard_id"], s["problem_id"])].append(s)
         assert s["budget"] is not None and s["node_id"] is not None and s["reward_model"] == "smol-prm"
-    assert len(leaves) == problems * 2
+    assert len(leaves) == problems * 3
     for (shard_id, problem_id), rows in leaves.items():
         tree = {r["node_id"]: r for r in trees[f"{shard_id}/{problem_id}"]}
         assert sorted(s["sample_index"] for s in rows) == list(range(len(rows))), "no duplicated or lost row"
@@ -116,7 +120,7 @@ def test_tree_search_sweep(engine_pool: Any, tree_config: Any) -> None:
     assert set(curves.loc[curves["strategy"] == "mcts", "n"]) == {3}
 
     summary = {(r["strategy"], r["n"]) for r in outcome.summary.to_pylist()}
-    assert summary == {("rebase", 4), ("mcts", 3)}
+    assert summary == {("rebase", 4), ("mcts", 3), ("beam", 4)}
 
     # Resume: a shard whose samples file is gone (a crash after its nodes were written) runs
     # again; its nodes file is replaced, never appended to.
@@ -143,7 +147,7 @@ def test_engine_killed_mid_tree_search(engine_pool: Any, tree_config: Any) -> No
     ray.kill(engine_pool.handles[0], no_restart=False)  # mid-search: in-flight shards re-run
     killed_at = len(list((output / "samples").rglob("*.parquet")))
     worker.join(timeout=600)
-    assert killed_at < 8, "the kill must land mid-sweep"
+    assert killed_at < 12, "the kill must land mid-sweep"
     assert not outcome["result"].shards_failed
     check_trees(output, config)
     ray.get(engine_pool.handles[0].ready.remote(), timeout=300)

@@ -10,6 +10,7 @@ here; nothing branches on names.
 from __future__ import annotations
 
 from sweep.strategies.base import RawSample, Strategy, StrategyOutput, StrategySettings
+from sweep.strategies.beam import BeamSettings, run_beam
 from sweep.strategies.mcts import MCTSSettings, run_mcts
 from sweep.strategies.rebase import RebaseSettings, run_rebase
 from sweep.strategies.sampling import GreedySettings, SamplingSettings, run_sampling
@@ -20,6 +21,7 @@ STRATEGIES: dict[str, Strategy] = {
     "sampling": Strategy(settings=SamplingSettings, run=run_sampling),
     "rebase": Strategy(settings=RebaseSettings, run=run_rebase),
     "mcts": Strategy(settings=MCTSSettings, run=run_mcts),
+    "beam": Strategy(settings=BeamSettings, run=run_beam),
 }
 
 __all__ = ["STRATEGIES", "RawSample", "Strategy", "StrategyOutput", "StrategySettings", "TreeSearchSettings"]
