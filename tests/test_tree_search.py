@@ -16,6 +16,7 @@ from actors.protocol import Completion, GenerationRequest, GenerationResult
 from sweep.config import GenerationConfig
 from sweep.problems import Problem
 from sweep.prompting import PromptedProblem
+from sweep.strategies.beam import BeamSettings
 from sweep.strategies.mcts import MCTSSettings, run_mcts
 from sweep.strategies.rebase import RebaseSettings, run_rebase
 
@@ -162,9 +163,7 @@ def test_mcts_stops_when_every_path_has_finished() -> None:
     assert len(out.samples) == 3 * 6 and {s.finish_reason for s in out.samples} == {"done"}
 
 
-def beam(**settings: object):  # noqa: ANN201
-    from sweep.strategies.beam import BeamSettings
-
+def beam(**settings: object) -> BeamSettings:
     return BeamSettings.model_validate({"name": "beam", "budgets": [8], "reward_model": "prm", "beam_width": 4, **settings})
 
 
