@@ -111,11 +111,11 @@ def solve(
         [prompted], settings=settings, engine=engine, scorer=scorer, generation=config.generation, seed=config.seed
     )
     samples = output.samples
-    scores = _scores(samples, scorer, choice.method)
-    keys = [g.key for g in GRADERS[grader]([extract_answer(s.completion) for s in samples], [""] * len(samples))]
+    scores, reward_tokens = _scores(samples, scorer, choice.method)
     answers = [extract_answer(s.completion) for s in samples]
+    keys = [g.key for g in GRADERS[grader](answers, [""] * len(samples))]
     winner = _vote(choice.method, keys, scores)
-    policy, reward = _flops(samples, output.trees, choice.model_params, reward_params, scores)
+    policy, reward = _flops(samples, output.trees, choice.model_params, reward_params, reward_tokens)
     return Solution(
         answer=answers[winner] if winner is not None else None,
         choice=choice,
@@ -134,14 +134,18 @@ def _settings_for(config: SweepConfig, choice: Choice) -> Any:
     return entry
 
 
-def _scores(samples: list[RawSample], scorer: Scorer | None, method: str) -> list[dict[str, float | None]] | None:
-    """Per-sample score aggregates, when the method reads them: from the search, else scored now."""
+def _scores(
+    samples: list[RawSample], scorer: Scorer | None, method: str
+) -> tuple[list[dict[str, float | None]] | None, int]:
+    """Per-sample score aggregates when the method reads them (from the search, else scored
+    now), and the reward-model tokens that scoring them now read."""
     if not method.startswith(("weighted_vote_", "best_of_n_")):
-        return None
+        return None, 0
     if all(s.step_scores is not None for s in samples):
-        return [aggregate(s.step_scores or []) for s in samples]
+        return [aggregate(s.step_scores or []) for s in samples], 0
     assert scorer is not None, "a method that reads scores comes from a strategy with a reward model"
-    return [aggregate(r.scores) | {"_tokens": r.reward_tokens} for r in scorer.score([(s.prompt, s.completion) for s in samples])]
+    scored = scorer.score([(s.prompt, s.completion) for s in samples])
+    return [aggregate(r.scores) for r in scored], sum(r.reward_tokens for r in scored)
 
 
 def _vote(method: str, keys: list[str | None], scores: list[dict[str, float | None]] | None) -> int | None:
@@ -171,7 +175,7 @@ def _flops(
     trees: list[Any],
     params: int,
     reward_params: int,
-    scores: list[dict[str, float | None]] | None,
+    reward_tokens: int,
 ) -> tuple[float, float]:
     """Policy and reward-model FLOPs this answer cost."""
     if trees:  # tree search: every node, every context, every reward read
@@ -180,5 +184,4 @@ def _flops(
         return policy, forward_flops(reward_params, sum(n.reward_tokens for n in nodes))
     prompt = max((s.prompt_tokens for s in samples), default=0)
     policy = forward_flops(params, prompt + sum(s.completion_tokens for s in samples))
-    reward_tokens = sum(float(s.get("_tokens") or 0.0) for s in scores) if scores else 0.0
     return policy, forward_flops(reward_params, reward_tokens)
