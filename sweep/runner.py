@@ -168,8 +168,7 @@ def _scorer(name: str | None, reward_engine: RewardEngine | None, context: RunCo
     if name is None:
         return None
     assert reward_engine is not None, "the scheduler passes the reward model's engine"
-    settings = {k: v for k, v in context.scorers[name].items() if k != "kind"}
-    return build_scorer(context.scorers[name]["kind"], engine=reward_engine, settings=settings)
+    return build_scorer(context.scorers[name], engine=reward_engine)
 
 
 def _reward_columns(

@@ -137,8 +137,7 @@ class SweepService:
         else:
             spec = resolve_engine_spec(prm, cluster_has_gpus=has_gpus, seed=self._config.seed)
             reward, params = self._engine(spec), spec.params
-        settings = {k: v for k, v in prm.scorer_settings().items() if k != "kind"}
-        return policy, build_scorer(prm.kind, engine=reward, settings=settings), params
+        return policy, build_scorer(prm.scorer_settings(), engine=reward), params
 
     def _engine(self, spec: Any) -> Any:
         from sweep.engines import start_engines

@@ -19,6 +19,8 @@ SCORERS: dict[str, Callable[..., Scorer]] = {
 POLICY_SCORERS = frozenset({"self_logprob"})
 
 
-def build_scorer(kind: str, *, engine: Any, settings: dict[str, Any]) -> Scorer:
-    """The scorer of ``kind`` reading ``engine``, configured by the entry's scorer settings."""
-    return SCORERS[kind](engine=engine, **settings)
+def build_scorer(settings: dict[str, Any], *, engine: Any) -> Scorer:
+    """The scorer a ``reward_models:`` entry's settings (``scorer_settings()``, ``kind``
+    included) describe, reading ``engine``."""
+    kind, rest = settings["kind"], {k: v for k, v in settings.items() if k != "kind"}
+    return SCORERS[kind](engine=engine, **rest)
