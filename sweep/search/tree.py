@@ -147,7 +147,7 @@ def score(nodes: list[tuple[Tree, SearchNode]], *, scorer: Scorer) -> None:
     caches prefixes (the first step's parent is the prompt), else its whole input. Failed
     nodes score 0 without a read.
     """
-    cached = getattr(scorer, "prefix_cached", True)
+    cached = scorer.prefix_cached
     live = [(tree, node) for tree, node in nodes if node.error is None]
     read = scorer.score_last([(tree.prompt or "", node.steps) for tree, node in live])
     for (tree, node), (value, tokens) in zip(live, read, strict=True):
@@ -163,3 +163,16 @@ def score(nodes: list[tuple[Tree, SearchNode]], *, scorer: Scorer) -> None:
     for _, node in nodes:
         if node.error is not None:
             node.score = 0.0
+
+
+def grow(
+    requests: list[tuple[Tree, SearchNode, int]], *, engine: Engine, params: ExpansionParams, scorer: Scorer
+) -> dict[int, list[SearchNode]]:
+    """One search step for every tree at once: expand, score, and group the new nodes by tree
+    (``id(tree)`` -> its new nodes, in creation order)."""
+    created = expand(requests, engine=engine, params=params)
+    score(created, scorer=scorer)
+    grown: dict[int, list[SearchNode]] = {}
+    for tree, node in created:
+        grown.setdefault(id(tree), []).append(node)
+    return grown

@@ -40,21 +40,22 @@ class SearchNode:
         return self.value_sum / self.visits if self.visits else 0.0
 
     @property
+    def path(self) -> list[SearchNode]:
+        """The nodes from the root's first child down to here (the root's path is empty)."""
+        nodes, node = [], self
+        while node.parent is not None:
+            nodes.append(node)
+            node = node.parent
+        return nodes[::-1]
+
+    @property
     def steps(self) -> list[str]:
         """The steps from the root to here (the root has none)."""
-        path, node = [], self
-        while node is not None and node.parent is not None:
-            path.append(node.step)
-            node = node.parent
-        return path[::-1]
+        return [node.step for node in self.path]
 
     @property
     def path_scores(self) -> list[float]:
-        path, node = [], self
-        while node is not None and node.parent is not None:
-            path.append(node.score if node.score is not None else 0.0)
-            node = node.parent
-        return path[::-1]
+        return [node.score if node.score is not None else 0.0 for node in self.path]
 
     def backup(self, value: float) -> None:
         """Add ``value`` to this node and every ancestor (running means)."""

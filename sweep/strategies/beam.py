@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from sweep.search.tree import Tree, expand, score
+from sweep.search.tree import Tree, grow
 from sweep.strategies.base import StrategyOutput
 from sweep.strategies.tree_search import TreeSearchSettings, leaf_samples
 
@@ -56,11 +56,10 @@ def run_beam(
     finished = {id(t): 0 for t in trees}
     frontier: list[tuple[Tree, SearchNode, int]] = [(t, t.root, settings.budget) for t in trees]
     while frontier:
-        created = expand(frontier, engine=engine, params=params)
-        score(created, scorer=scorer)
+        grown = grow(frontier, engine=engine, params=params, scorer=scorer)
         frontier = []
         for tree in trees:
-            fresh = [node for t, node in created if t is tree]
+            fresh = grown.get(id(tree), [])
             finished[id(tree)] += sum(node.terminal for node in fresh)
             ranked = sorted((n for n in fresh if not n.terminal), key=lambda n: (-(n.score or 0.0), n.node_id))
             keep = max(beams - finished[id(tree)], 0)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from sweep.search.tree import Tree, expand, score
+from sweep.search.tree import Tree, grow
 from sweep.search.uct import select_leaf
 from sweep.strategies.base import StrategyOutput, StrategySettings
 from sweep.strategies.tree_search import TreeSearchSettings, leaf_samples
@@ -82,11 +82,10 @@ def run_mcts(
             spent[id(tree)] += 1
         if not requests:
             break
-        created = expand(requests, engine=engine, params=params)
-        score(created, scorer=scorer)
-        for _, node in created:
-            node.backup(node.score or 0.0)
-            node.mark_exhausted()
+        for fresh in grow(requests, engine=engine, params=params, scorer=scorer).values():
+            for node in fresh:
+                node.backup(node.score or 0.0)
+                node.mark_exhausted()
     samples = []
     for tree in trees:
         leaves = [node for node in tree.nodes if not node.children and node.parent is not None]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from sweep.search.allocation import allocate_children
-from sweep.search.tree import Tree, expand, score
+from sweep.search.tree import Tree, grow
 from sweep.strategies.base import StrategyOutput
 from sweep.strategies.tree_search import TreeSearchSettings, leaf_samples
 
@@ -50,11 +50,10 @@ def run_rebase(
     remaining = {id(t): settings.budget for t in trees}
     frontier: list[tuple[Tree, SearchNode, int]] = [(t, t.root, settings.budget) for t in trees]
     while frontier:
-        created = expand(frontier, engine=engine, params=params)
-        score(created, scorer=scorer)
+        grown = grow(frontier, engine=engine, params=params, scorer=scorer)
         frontier = []
         for tree in trees:
-            fresh = [node for t, node in created if t is tree]
+            fresh = grown.get(id(tree), [])
             if not fresh:
                 continue
             remaining[id(tree)] -= sum(node.terminal for node in fresh)
