@@ -38,6 +38,7 @@ from analysis.fits import (
     fit_saturation,
     saturation_curve,
 )
+from analysis.views import DuplicateRows
 from analysis.frontier import compute_frontier
 
 log = logging.getLogger(__name__)
@@ -442,7 +443,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--aggregation", default="last", choices=[*AGGREGATIONS, "best"],
                         help="step-reward aggregation for BoN/WV in the table")
-    parser.add_argument("--include-reward-flops", action="store_true", help="count reward-model FLOPs")
+    parser.add_argument("--no-reward-flops", action="store_true",
+                        help="leave reward-model FLOPs out of the cost (they count by default)")
+    parser.add_argument("--run", help="run id from manifest.json (default: the latest run)")
     parser.add_argument("--title", help="report title")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -454,16 +457,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--out is required when output is a URI")
     out = Path(args.out) if args.out else Path(args.output) / "report.html"
 
-    written = write_report(
-        args.output,
-        out=out,
-        resamples=args.resamples,
-        seed=args.seed,
-        n=args.n,
-        aggregation=args.aggregation,
-        include_reward_flops=args.include_reward_flops,
-        title=args.title,
-    )
+    from sweep.runs import RunNotFound
+
+    try:
+        written = write_report(
+            args.output,
+            out=out,
+            run=args.run,
+            resamples=args.resamples,
+            seed=args.seed,
+            n=args.n,
+            aggregation=args.aggregation,
+            include_reward_flops=not args.no_reward_flops,
+            title=args.title,
+        )
+    except (RunNotFound, DuplicateRows) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if written is None:
         print(f"error: no results under {args.output}", file=sys.stderr)
         return 1
@@ -475,20 +485,22 @@ def write_report(
     output: str,
     *,
     out: Path | None = None,
+    run: str | None = None,
     resamples: int = 100,
     seed: int = 0,
     n: int | None = None,
     aggregation: str = "last",
-    include_reward_flops: bool = False,
+    include_reward_flops: bool = True,
     title: str | None = None,
 ) -> Path | None:
-    """Estimate, fit and write the HTML report of ``output``; None when it holds no samples."""
+    """Estimate, fit and write the HTML report of one run of ``output`` (default: the latest);
+    None when it holds no samples."""
     from analysis.estimators import compute_accuracy
     from analysis.views import connect
 
     out = out or Path(output) / "report.html"
     accuracy = compute_accuracy(
-        connect(output), resamples=resamples, seed=seed, include_reward_flops=include_reward_flops
+        connect(output, run=run), resamples=resamples, seed=seed, include_reward_flops=include_reward_flops
     )
     if accuracy.empty:
         return None

@@ -1,7 +1,9 @@
 """DuckDB views over a sweep's results folder, and the loader for ``analysis/sql/*.sql``.
 
-Views: ``samples`` (one row per sample), ``problems``, ``prompts`` and ``nodes`` (tree search). Each is created only
-when its files exist, so a fresh or partial output folder still opens.
+Views: ``samples`` (one row per sample), ``problems``, ``prompts`` and ``nodes`` (tree search), all
+scoped to one run's grid (the latest unless a run is named; see ``connect``), ``all_samples`` and
+``all_nodes`` over every run's files, and ``runs``. Each file view is created only when its
+files exist, so a fresh or partial output folder still opens.
 
 ``connect_readonly`` is the sandbox for SQL written by users (``python -m analysis.query``,
 a SQL endpoint): the views in a read-only database, with DuckDB's own switches locking out
@@ -29,19 +31,99 @@ def load_sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text()
 
 
-def connect(output: str, *, connection: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with views over ``output``'s tables."""
+def connect(
+    output: str, *, run: str | None = None, connection: duckdb.DuckDBPyConnection | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with views over one run's grid in ``output``.
+
+    ``run``: a run id from ``manifest.json``, or None / "latest" for the newest run (see
+    ``sweep.runs``). ``samples``, ``nodes`` and ``problems`` read exactly the files of that
+    run's grid; ``prompts`` the prompts its samples used. A folder with no recorded run (files
+    written by hand, or before runs were recorded) is read whole. ``all_samples`` and
+    ``all_nodes`` read every file in the folder, every run's, on purpose; ``runs`` lists the
+    recorded runs. Raises ``sweep.runs.RunNotFound`` for an unknown run id, and
+    ``DuplicateRows`` naming the files when one sample (model, strategy, settings, dataset,
+    problem, sample index) appears twice in what the run reads.
+    """
+    from sweep.runs import select_run, run_files
+    from sweep.storage import ResultsStore
+
     con = connection or duckdb.connect(":memory:")
-    root = str(Path(output).resolve()) if "://" not in output else output.rstrip("/")
-    for table in TABLES:
-        pattern = f"{root}/{table}/**/*.parquet"
+    store = ResultsStore(output)
+    manifest = store.read_manifest()
+    record = select_run(manifest, run)
+    scheme = output.split("://", 1)[0] + "://" if "://" in output and not output.startswith("file://") else ""
+    root = store.root
+    everything = {table: f"{scheme}{root}/{table}/**/*.parquet" for table in TABLES}
+    if record is None:
+        scoped = {t: [everything[t]] for t in TABLES if _has_files(output, t)}
+    else:
+        files = run_files(store, record)
+        scoped = {
+            "samples": [scheme + f for f in files.samples],
+            "nodes": [scheme + f for f in files.nodes],
+            "problems": [scheme + f for f in files.problems],
+        }
+        if _has_files(output, "prompts"):
+            scoped["prompts"] = [everything["prompts"]]
+    for table in ("samples", "nodes", "problems"):
+        if scoped.get(table):
+            _create_view(con, table, scoped[table])
+    if scoped.get("prompts"):
+        _create_view(con, "all_prompts", scoped["prompts"])
+        if scoped.get("samples"):
+            con.execute(load_sql("view_prompts"))
+        else:
+            con.execute("CREATE OR REPLACE VIEW prompts AS SELECT * FROM all_prompts")
+    for table in ("samples", "nodes"):
         if _has_files(output, table):
-            # The partition values are columns of the files already; hive parsing would clash.
-            con.execute(
-                f"CREATE OR REPLACE VIEW {table} AS "
-                f"SELECT * FROM read_parquet('{_quote(pattern)}', hive_partitioning = false, union_by_name = true)"
-            )
+            _create_view(con, f"all_{table}", [everything[table]])
+    con.execute(load_sql("view_runs"), {"runs": _runs_rows(manifest, current=record)})
+    if scoped.get("samples"):
+        _check_unique(con, scoped["samples"])
     return con
+
+
+class DuplicateRows(ValueError):
+    """One sample appears more than once in the files a reader reads."""
+
+
+def _create_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -> None:
+    listed = ", ".join(f"'{_quote(f)}'" for f in files)
+    # The partition values are columns of the files already; hive parsing would clash.
+    con.execute(
+        f"CREATE OR REPLACE VIEW {name} AS "
+        f"SELECT * FROM read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
+    )
+
+
+def _check_unique(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
+    duplicates = con.execute(load_sql("duplicate_samples"), {"files": files}).fetchall()
+    if duplicates:
+        lines = [
+            f"{model}/{strategy} {dataset} problem {problem} sample {sample}: {count} rows in {', '.join(names)}"
+            for model, strategy, _, dataset, problem, sample, count, names in duplicates
+        ]
+        raise DuplicateRows(
+            "the same sample appears more than once in what this reader reads:\n  " + "\n  ".join(lines)
+        )
+
+
+def _runs_rows(manifest: dict[str, Any], *, current: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One struct per recorded run, for the ``runs`` view."""
+    from sweep.runs import recorded_runs
+
+    return [
+        {
+            "run_id": r["run_id"],
+            "started": r.get("started"),
+            "finished": r.get("finished"),
+            "shards": sum(len(c["shards"]) for c in r["grid"]),
+            "shards_failed": len(r.get("shards_failed") or {}),
+            "current": current is not None and r["run_id"] == current["run_id"],
+        }
+        for r in recorded_runs(manifest)
+    ]
 
 
 class QueryRefused(ValueError):

@@ -1,9 +1,10 @@
 """The grid: models × strategies × problem chunks, as shards with deterministic ids.
 
 A shard is the unit of work and of output: one Parquet file. Its id hashes everything that
-determines its output (model identity, strategy settings, generation settings, the exact
-prompts, the seed), so a rerun maps to the same file names and skips what exists, and a
-changed setting maps to new files. Problems are sorted before chunking so ids are stable
+determines its output (model identity, strategy settings, generation settings, prompt
+settings and the exact prompts, the seed), so a rerun maps to the same file names and skips
+what exists, and a changed setting maps to new files. The same identity without the problem
+chunk is the shard's grid cell (``config_id``), stored on every row so grids stay apart. Problems are sorted before chunking so ids are stable
 across machines.
 """
 
@@ -27,6 +28,8 @@ class Shard:
     dataset: str
     problems: tuple[PromptedProblem, ...]
     seed: int
+    config_id: str = ""  # hash of ``settings``: the grid cell every row of this shard belongs to
+    settings: str = "{}"  # JSON of what decides the rows' content, the problems aside
 
     @property
     def expected_rows(self) -> int | None:
@@ -34,10 +37,14 @@ class Shard:
         return self.strategy.expected_rows(len(self.problems))
 
 
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: equal values give equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def digest(value: Any, length: int = 16) -> str:
     """A short, stable hash of a JSON-able value."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:length]
 
 
 def build_shards(
@@ -62,10 +69,12 @@ def build_shards(
                         strategy=strategy,
                         generation=config.generation,
                         dataset=dataset.name,
+                        prompt=dataset.prompt.model_dump(mode="json"),
                         chunk=chunk,
                         seed=config.seed,
                     )
                     shard_id = digest(identity)
+                    cell = {k: v for k, v in identity.items() if k != "problems"}
                     shards.append(
                         Shard(
                             shard_id=shard_id,
@@ -75,6 +84,8 @@ def build_shards(
                             problems=chunk,
                             # Seeds derive from the shard's identity: stable, and distinct per shard.
                             seed=int(digest([config.seed, shard_id], 8), 16) % (2**31 - 1),
+                            config_id=digest(cell),
+                            settings=canonical_json(cell),
                         )
                     )
     return shards
@@ -87,6 +98,7 @@ def _shard_identity(
     strategy: StrategySettings,
     generation: GenerationConfig,
     dataset: str,
+    prompt: dict[str, Any],
     chunk: tuple[PromptedProblem, ...],
     seed: int,
 ) -> dict[str, Any]:
@@ -95,6 +107,7 @@ def _shard_identity(
         "strategy": strategy.generation_identity(),
         "generation": generation.model_dump(),
         "dataset": dataset,
+        "prompt": prompt,
         "problems": [
             [p.problem.problem_id, p.problem.answer, p.problem.grader, p.messages, p.prompt] for p in chunk
         ],

@@ -51,6 +51,8 @@ class SweepOutcome:
     report: str | None = None  # path of the HTML report
     dead_engines: dict[str, str] = field(default_factory=dict)  # model -> why its engine never started
     engine_nodes: dict[str, list[str]] = field(default_factory=dict)  # model -> node id of each replica
+    run_id: str = ""  # this launch's run in manifest.json: what readers show by default
+    retries: int = 0  # shard attempts re-queued after a failure (dead engine, lost node)
 
 
 def prepare_problems(config: SweepConfig) -> dict[str, list[PromptedProblem]]:
@@ -72,6 +74,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     )
     from sweep.grid import build_shards
     from sweep.runner import RunContext
+    from sweep.runs import grid_record
     from sweep.scheduler import run_shards
     from sweep.schema import SAMPLES
     from sweep.scorers.registry import POLICY_SCORERS
@@ -100,7 +103,10 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
         },
     )
 
-    _write_problems(store, prompted)
+    problem_files = _write_problems(store, prompted)
+    run_id = uuid.uuid4().hex[:12]
+    # Recorded before any work: readers show this run's grid from now on, even if it is cut short.
+    _record_run(store, config, specs, run_id, started_at, grid_record(shards, problem_files))
     pending = [
         s
         for s in shards
@@ -113,8 +119,8 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     ]
     skipped = len(shards) - len(pending)
     log.info("%d shards in the grid, %d already complete, %d to run", len(shards), skipped, len(pending))
-    run_id = uuid.uuid4().hex[:12]
     failed: dict[str, str] = {}
+    retries = 0
     dead_engines: dict[str, str] = {}
     engine_nodes: dict[str, list[str]] = {}
     if pending:
@@ -152,6 +158,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
                 show_progress=show_progress,
             )
             failed = stats.failed
+            retries = stats.retries
             dead_engines = stats.dead_engines
             engine_nodes = _placements({**pools, **reward_pools}, skip=set(dead_engines))
         finally:
@@ -160,13 +167,33 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
                 pool.shutdown()
 
     seconds = time.perf_counter() - started
-    _update_manifest(
-        store, config, specs, run_id, started_at, len(shards), skipped, failed, seconds, engine_nodes
+    _finish_run(
+        store,
+        run_id,
+        {
+            "finished": datetime.now(timezone.utc).isoformat(),
+            "seconds": round(seconds, 2),
+            "shards_total": len(shards),
+            "shards_skipped": skipped,
+            "shards_failed": failed,
+            "retries": retries,
+            "engine_nodes": engine_nodes,
+        },
     )
-    summary = summarize(config.output, config, [s.shard_id for s in shards])
-    report = _write_report(config.output) if write_report else None
+    summary = summarize(config.output, config, [s.shard_id for s in shards], run=run_id)
+    report = _write_report(config.output, run=run_id) if write_report else None
     return SweepOutcome(
-        config.output, len(shards), skipped, failed, summary, seconds, report, dead_engines, engine_nodes
+        config.output,
+        len(shards),
+        skipped,
+        failed,
+        summary,
+        seconds,
+        report,
+        dead_engines,
+        engine_nodes,
+        run_id=run_id,
+        retries=retries,
     )
 
 
@@ -185,22 +212,22 @@ def _placements(pools: dict[str, Any], *, skip: set[str]) -> dict[str, list[str]
     return placed
 
 
-def _write_report(output: str) -> str | None:
+def _write_report(output: str, *, run: str | None = None) -> str | None:
     """The HTML report next to the results (local folders); never fails a finished sweep."""
     from analysis.report import write_report
 
     if "://" in output:
         return None  # the report is a local file; `python -m analysis.report URI --out FILE` writes it
     try:
-        written = write_report(output)
+        written = write_report(output, run=run)
     except Exception:
         log.exception("could not write the report; `python -m analysis.report %s` retries", output)
         return None
     return str(written.resolve()) if written else None
 
 
-def summarize(output: str, config: SweepConfig, shard_ids: list[str]) -> Any:
-    """The launcher's table, computed by DuckDB over the Parquet files."""
+def summarize(output: str, config: SweepConfig, shard_ids: list[str], *, run: str | None = None) -> Any:
+    """The launcher's table, computed by DuckDB over the Parquet files of run ``run`` (default: latest)."""
     from analysis.views import connect, query
 
     strategies, methods, ns = [], [], []
@@ -209,7 +236,7 @@ def summarize(output: str, config: SweepConfig, shard_ids: list[str]) -> Any:
             strategies.append(strategy.label)
             methods.append("greedy" if strategy.name == "greedy" else "majority_vote")
             ns.append(n)
-    con = connect(output)
+    con = connect(output, run=run)
     if not con.sql("SELECT 1 FROM duckdb_views() WHERE view_name = 'samples'").fetchall():
         from sweep.schema import SAMPLES
 
@@ -221,15 +248,18 @@ def summarize(output: str, config: SweepConfig, shard_ids: list[str]) -> Any:
     )
 
 
-def _write_problems(store: Any, prompted: dict[str, list[PromptedProblem]]) -> None:
+def _write_problems(store: Any, prompted: dict[str, list[PromptedProblem]]) -> dict[str, str]:
+    """Write each dataset's problems table once; returns dataset -> its file's digest."""
     import pyarrow as pa
 
     from sweep.grid import digest
     from sweep.schema import PROBLEMS
 
+    files: dict[str, str] = {}
     for dataset, items in prompted.items():
         problems: list[Problem] = [p.problem for p in items]
-        path = store.problems_path(dataset, digest([(p.problem_id, p.question, p.answer) for p in problems]))
+        files[dataset] = digest([(p.problem_id, p.question, p.answer) for p in problems])
+        path = store.problems_path(dataset, files[dataset])
         if store.is_complete(path, schema=PROBLEMS, rows=len(problems)):
             continue
         table = pa.table(
@@ -245,37 +275,24 @@ def _write_problems(store: Any, prompted: dict[str, list[PromptedProblem]]) -> N
             schema=PROBLEMS,
         )
         store.write_table(path, table, schema=PROBLEMS)
+    return files
 
 
-def _update_manifest(
+def _record_run(
     store: Any,
     config: SweepConfig,
     specs: dict[str, Any],
     run_id: str,
     started_at: str,
-    total: int,
-    skipped: int,
-    failed: dict[str, str],
-    seconds: float,
-    engine_nodes: dict[str, list[str]],
+    grid: dict[str, Any],
 ) -> None:
+    """Append this run, with its config and grid, to the manifest (``sweep.runs``)."""
     manifest = store.read_manifest()
-    runs = manifest.get("runs", [])
-    runs.append(
-        {
-            "run_id": run_id,
-            "started": started_at,
-            "finished": datetime.now(timezone.utc).isoformat(),
-            "seconds": round(seconds, 2),
-            "shards_total": total,
-            "shards_skipped": skipped,
-            "shards_failed": failed,
-            "engine_nodes": engine_nodes,
-        }
-    )
+    dumped = config.model_dump(mode="json", serialize_as_any=True)  # strategies: their own fields
+    runs = [*manifest.get("runs", []), {"run_id": run_id, "started": started_at, "config": dumped, **grid}]
     store.write_manifest(
         {
-            "config": config.model_dump(mode="json", serialize_as_any=True),  # strategies: their own fields
+            "config": dumped,  # the latest run's, as before
             "engines": {
                 k: {"path": s.path, "params": s.params, "device": s.device, "engine": s.engine_kwargs}
                 for k, s in specs.items()
@@ -284,6 +301,15 @@ def _update_manifest(
             "runs": runs,
         }
     )
+
+
+def _finish_run(store: Any, run_id: str, outcome: dict[str, Any]) -> None:
+    """Add how run ``run_id`` ended to its record."""
+    manifest = store.read_manifest()
+    for record in manifest.get("runs", []):
+        if record.get("run_id") == run_id:
+            record.update(outcome)
+    store.write_manifest(manifest)
 
 
 def _package_versions() -> dict[str, str]:

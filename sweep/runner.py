@@ -76,14 +76,16 @@ def run_shard(
     prompt_ids = {s.problem_id: digest(s.prompt) for s in samples}
 
     def cost(s: RawSample, kind: str) -> float:
-        if s.cost is not None:  # tree search: the leaf's share of its tree
+        if s.cost is not None:  # tree search: the root prompt, and the leaf's share of its tree
             return getattr(s.cost, kind)
-        return float(getattr(s, kind))
+        return 0.0 if kind == "context_tokens" else float(getattr(s, kind))  # flat: no re-sent context
 
     table = pa.table(
         {
             "run_id": [context.run_id] * len(samples),
             "shard_id": [shard.shard_id] * len(samples),
+            "config_id": [shard.config_id] * len(samples),
+            "settings": [shard.settings] * len(samples),
             "model": [shard.model] * len(samples),
             "model_params": [params] * len(samples),
             "strategy": [shard.strategy.label] * len(samples),
@@ -103,6 +105,7 @@ def run_shard(
             "cumulative_logprob": [s.cumulative_logprob for s in samples],
             "prompt_flops": [forward_flops(params, cost(s, "prompt_tokens")) for s in samples],
             "completion_flops": [forward_flops(params, cost(s, "completion_tokens")) for s in samples],
+            "context_flops": [forward_flops(params, cost(s, "context_tokens")) for s in samples],
             "latency_s": [s.latency_s for s in samples],
             "error": [s.error for s in samples],
             **reward,
@@ -217,6 +220,7 @@ def nodes_table(
         {
             "run_id": [context.run_id] * len(rows),
             "shard_id": [shard.shard_id] * len(rows),
+            "config_id": [shard.config_id] * len(rows),
             "model": [shard.model] * len(rows),
             "strategy": [shard.strategy.label] * len(rows),
             "budget": [budget] * len(rows),

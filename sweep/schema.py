@@ -6,21 +6,27 @@ Tables (all Parquet, under the sweep's output folder):
 - ``prompts/model=<m>/<hash>.parquet``: the rendered prompt text, once per (model, problem, prompt).
 - ``nodes/model=<m>/strategy=<s>/<shard>.parquet``: tree search only, one row per search-tree node.
 
-Tree search writes its leaves as samples (``budget`` and ``node_id`` set). Their FLOPs columns
-are their tree's compute spread evenly over the tree's leaves, so a problem's leaves sum to
-exactly what its search cost; the nodes table holds each node's own figures.
+Tree search writes its leaves as samples (``budget`` and ``node_id`` set). Like a sampled row,
+a leaf carries its root prompt's ``prompt_flops`` (charged once per problem); its completion,
+context and reward FLOPs are its tree's totals spread evenly over the tree's leaves, so a
+problem's leaves sum to exactly what its search cost; the nodes table holds each node's own.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 SAMPLES = pa.schema(
     [
         pa.field("run_id", pa.string(), nullable=False),
         pa.field("shard_id", pa.string(), nullable=False),
+        # The settings that decide a row's content (model, engine, strategy, generation, prompt,
+        # seed, reward model), as JSON, and their hash: rows of one grid cell share them, so two
+        # grids written into one folder never pass for one (readers key uniqueness on config_id).
+        pa.field("config_id", pa.string(), nullable=False),
+        pa.field("settings", pa.string(), nullable=False),
         pa.field("model", pa.string(), nullable=False),
         pa.field("model_params", pa.int64(), nullable=False),
         pa.field("strategy", pa.string(), nullable=False),
@@ -41,6 +47,9 @@ SAMPLES = pa.schema(
         # Encoding the prompt once for this sample's request; samples of one request share it.
         pa.field("prompt_flops", pa.float64(), nullable=False),
         pa.field("completion_flops", pa.float64(), nullable=False),
+        # Tree search: context re-encoded by its continuation requests (prefix-cache misses),
+        # this leaf's share of its tree's; 0 for flat strategies. See sweep/flops.py.
+        pa.field("context_flops", pa.float64(), nullable=False),
         pa.field("latency_s", pa.float64(), nullable=False),
         pa.field("error", pa.string()),
         # Reward-model scores (null where the strategy used none): one score per solution step,
@@ -62,6 +71,7 @@ NODES = pa.schema(
     [
         pa.field("run_id", pa.string(), nullable=False),
         pa.field("shard_id", pa.string(), nullable=False),
+        pa.field("config_id", pa.string(), nullable=False),
         pa.field("model", pa.string(), nullable=False),
         pa.field("strategy", pa.string(), nullable=False),
         pa.field("budget", pa.int32(), nullable=False),

@@ -181,8 +181,9 @@ def test_report_renders_in_headless_chromium(full_html: str, tmp_path: Path) -> 
         check=True, timeout=120, capture_output=True,
     )
     assert png.stat().st_size > 20_000
-    image = pytest.importorskip("PIL.Image")
-    with image.open(png) as shot:
+    from PIL import Image  # a dev dependency: a missing one is an error, not a skip
+
+    with Image.open(png) as shot:
         colours = shot.convert("RGB").getcolors(maxcolors=1_000_000)
     assert colours is None or len(colours) > 50  # drawn charts, not a blank page
 
@@ -191,8 +192,8 @@ def test_report_renders_in_headless_chromium(full_html: str, tmp_path: Path) -> 
 
 
 def write_samples(root: Path) -> None:
-    from sweep.schema import SAMPLES
     from sweep.storage import ResultsStore
+    from sample_rows import sample_row, write_shard
 
     rng = np.random.default_rng(0)
     store = ResultsStore(str(root))
@@ -203,30 +204,21 @@ def write_samples(root: Path) -> None:
                 for i in range(samples):
                     right = bool(rng.uniform() < skill)
                     key = "42" if right else str(rng.integers(0, 3))
-                    tokens = 100
                     score = float(rng.uniform(0.5, 1) if right else rng.uniform(0, 0.6))
-                    rows.append({
-                        "run_id": "run", "shard_id": f"{model}-{strategy}", "model": model,
-                        "model_params": params,
-                        "strategy": strategy, "dataset": "toy", "problem_id": f"p{p}", "prompt_id": f"q{p}",
-                        "sample_index": i, "seed": 0, "temperature": temperature, "completion": f"= {key}",
-                        "extracted_answer": key, "answer_key": key, "correct": right, "prompt_tokens": 20,
-                        "completion_tokens": tokens, "finish_reason": "stop", "cumulative_logprob": None,
-                        "prompt_flops": 2.0 * params * 20, "completion_flops": 2.0 * params * tokens,
-                        "latency_s": 0.1, "error": None, "reward_model": "prm", "step_scores": [score],
-                        "score_last": score, "score_min": score, "score_prod": score, "score_mean": score,
-                        "reward_flops": 0.0,
-                    })
-            table = pa.Table.from_pylist(rows, schema=SAMPLES)
-            shard = f"{model}-{strategy}"
-            path = store.samples_path(model, strategy, shard)
-            store.write_table(path, table, schema=SAMPLES, shard_id=shard)
+                    rows.append(sample_row(
+                        shard_id=f"{model}-{strategy}", config_id=f"{model}-{strategy}", model=model,
+                        model_params=params, strategy=strategy, problem_id=f"p{p}", prompt_id=f"q{p}",
+                        sample_index=i, temperature=temperature, completion=f"= {key}",
+                        extracted_answer=key, answer_key=key, correct=right, reward_model="prm",
+                        step_scores=[score], score_last=score, score_min=score, score_prod=score,
+                        score_mean=score,
+                    ))
+            write_shard(store, rows)
 
 
 def test_main_writes_the_report_of_a_results_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("analysis.estimators")
     root = tmp_path / "out"
     write_samples(root)
     assert main([str(root), "--resamples", "5"]) == 0

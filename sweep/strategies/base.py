@@ -80,11 +80,13 @@ class RawSample:
 
 @dataclass(frozen=True)
 class SampleCost:
-    """Tokens charged to one leaf: its tree's totals spread evenly over the tree's leaves, so a
-    problem's leaves sum to exactly what its search computed (the nodes table has each node's)."""
+    """Tokens charged to one leaf. The root prompt is charged once per problem, as for a sampled
+    request; the rest are its tree's totals spread evenly over the tree's leaves, so a problem's
+    leaves sum to exactly what its search computed (the nodes table has each node's)."""
 
-    prompt_tokens: float  # context encoded for the whole tree (uncached), charged once per problem
+    prompt_tokens: float  # the root prompt, whole, whether or not the prefix cache held it
     completion_tokens: float
+    context_tokens: float  # re-encoded by continuation requests: prefix-cache misses beyond the root
     reward_tokens: float
 
 

@@ -64,13 +64,19 @@ class TreeSearchSettings(StrategySettings):
 
 
 def leaf_samples(tree: Tree, leaves: list[SearchNode], *, budget: int, seed: int) -> list[RawSample]:
-    """One sample row per leaf; the tree's compute is spread evenly over its leaves."""
+    """One sample row per leaf; the tree's compute is spread evenly over its leaves.
+
+    The root prompt is charged whole, as sampling charges its prompt: the first expansion's
+    uncached context is that prompt (or less, when the prefix cache held it), so it is not
+    counted again as context. Later expansions re-send the prompt and the path; what the
+    prefix cache did not serve of those is ``context_tokens``."""
     generated = sum(n.tokens for n in tree.nodes)
-    context = sum(n.context_tokens for n in tree.nodes)
+    context = sum(n.context_tokens for n in tree.nodes if n.parent is not None and n.parent.parent is not None)
     reward = sum(n.reward_tokens for n in tree.nodes)
     cost = SampleCost(
-        prompt_tokens=context,
+        prompt_tokens=tree.prompt_tokens,
         completion_tokens=generated / len(leaves),
+        context_tokens=context / len(leaves),
         reward_tokens=reward / len(leaves),
     )
     return [
