@@ -4,6 +4,12 @@ The session starts its own local Ray (own temp dir) and exports its address, so 
 subprocesses attach to it. The engine actor is started here, owned by the test process:
 sweeps (in-process or subprocess) find it by name and reuse it instead of paying another
 engine start, and a killed launcher does not take it down.
+
+Every test that needs a real vLLM engine carries the ``engine`` marker, so
+``pytest -m "not engine"`` runs the fast suite without starting one. Tests that use
+``engine_pool`` (directly or through another fixture) are marked here, at collection; a test
+that starts an engine some other way (its own in-process engine, a launcher subprocess on
+its own cluster) is marked in its module.
 """
 
 from __future__ import annotations
@@ -18,6 +24,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+ENGINE_FIXTURES = frozenset({"engine_pool"})  # fixtures that start the real engine
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test whose fixture closure starts the real engine with ``engine``."""
+    for item in items:
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.engine)
 
 
 @pytest.fixture(scope="session")

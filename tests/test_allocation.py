@@ -1,10 +1,13 @@
-"""REBASE allocation: exact budget, monotone in reward, the two temperature limits."""
+"""REBASE allocation: the paper's softmax quotas rounded by largest remainder, exact budget,
+monotone in reward, the two temperature limits."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
+from scipy.special import softmax
 
 from sweep.search.allocation import allocate_children, softmax_weights
 
@@ -18,6 +21,25 @@ def test_children_sum_to_the_remaining_budget(rewards: list[float], budget: int,
     counts = allocate_children(rewards, budget, temperature)
     assert sum(counts) == budget
     assert all(c >= 0 for c in counts)
+
+
+@given(rewards_lists, budgets, temperatures)
+def test_children_are_the_largest_remainder_rounding_of_softmax_quotas(
+    rewards: list[float], budget: int, temperature: float
+) -> None:
+    # Reference: quotas B · softmax(R / T_b) (scipy's softmax, not ours), floors, then one more child
+    # to each of the largest fractional parts until the budget is spent.
+    quotas = budget * softmax(np.array(rewards) / temperature)
+    floors = np.floor(quotas).astype(int)
+    parts = np.sort(quotas - floors)[::-1]
+    leftover = budget - int(floors.sum())
+    # Only inputs whose rounding is unambiguous: no quota a rounding error away from an integer,
+    # and no tie at the cut (the tie rule is tested below).
+    assume(all(abs(q - round(q)) > 1e-9 or q == round(q) for q in quotas))
+    assume(leftover in (0, len(parts)) or parts[leftover - 1] - parts[leftover] > 1e-9)
+    order = np.argsort(-(quotas - floors), kind="stable")
+    floors[order[:leftover]] += 1
+    assert allocate_children(rewards, budget, temperature) == floors.tolist()
 
 
 @given(rewards_lists, budgets, temperatures)
@@ -55,6 +77,22 @@ def test_paper_example_matches_hand_computation() -> None:
     weights = softmax_weights([0.9, 0.8, 0.5], 0.1)
     assert weights[0] == pytest.approx(0.7214, abs=1e-3)  # 8103 / (8103 + 2981 + 148)
     assert allocate_children([0.9, 0.8, 0.5], 8, 0.1) == [6, 2, 0]
+
+
+def test_largest_remainder_spends_what_plain_rounding_would_not() -> None:
+    # B = 6, T_b = 0.2, rewards 0.3 / 0.9 / 0.1 / 0.75 / 0.8 / 0.6: quotas 0.126, 2.532, 0.046, 1.196,
+    # 1.535, 0.565. Plain rounding spends 7; floors spend 4, and the two largest parts (0.565, 0.535)
+    # get one more each.
+    assert allocate_children([0.3, 0.9, 0.1, 0.75, 0.8, 0.6], 6, 0.2) == [0, 2, 0, 1, 2, 1]
+    # B = 5: quotas 0.319, 0.410, 2.361, 0.071, 1.838; plain rounding spends 4.
+    assert allocate_children([0.5, 0.55, 0.9, 0.2, 0.85], 5, 0.2) == [0, 1, 2, 0, 2]
+
+
+def test_ties_between_equal_rewards_go_to_the_earlier_node() -> None:
+    # Equal rewards: equal quotas 1.5 / 1.5, one unit left over, to the earlier node.
+    assert allocate_children([0.5, 0.5], 3, 0.1) == [2, 1]
+    # Four equal rewards, budget 2: quotas 0.5 each, the two earliest nodes get one.
+    assert allocate_children([0.2, 0.2, 0.2, 0.2], 2, 0.1) == [1, 1, 0, 0]
 
 
 def test_bad_inputs() -> None:

@@ -17,6 +17,8 @@ from tiny_prm import STEP_TAG, build_tiny_prm
 from sweep.scorers.pooling import PoolingScorer
 from sweep.search.steps import split_steps
 
+pytestmark = pytest.mark.engine  # every test here runs on the in-process engine below
+
 PROMPT = "Tom has 3 apples and buys 2 more. How many apples?\n"
 ITEMS = [
     (PROMPT, "The answer is 5."),

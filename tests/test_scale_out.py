@@ -101,6 +101,7 @@ def launch(cluster: FakeCluster, grid: Path, output: Path) -> subprocess.Popen:
     )
 
 
+@pytest.mark.engine  # the launched sweep starts the CPU engine on a worker
 def test_autoscaler_adds_workers_for_the_grid_and_removes_them_after(cluster: FakeCluster, tmp_path: Path) -> None:
     assert alive_workers(cluster) == []  # zero workers at start
     grid, output = write_grid(tmp_path, count=4, replicas=1), tmp_path / "out"
@@ -129,6 +130,7 @@ def test_autoscaler_adds_workers_for_the_grid_and_removes_them_after(cluster: Fa
     assert alive_workers(cluster) == [], "idle workers were removed"
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("cluster", [3], indirect=True)
 def test_worker_node_killed_mid_sweep_loses_no_row(cluster: FakeCluster, tmp_path: Path) -> None:
     from sweep.config import load_config

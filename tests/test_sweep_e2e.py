@@ -173,7 +173,6 @@ def test_bad_config_exits_2_before_ray(tmp_path: Path, mutate: Any, expected: st
     config_path = tmp_path / "bad.yaml"
     config_path.write_text(mutated if isinstance(mutated, str) else yaml.safe_dump(mutated))
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "sweep.launch", str(config_path)],
         capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
@@ -183,7 +182,6 @@ def test_bad_config_exits_2_before_ray(tmp_path: Path, mutate: Any, expected: st
     assert result.stderr.count("error:") == 1
     assert "Started a local Ray instance" not in result.stderr + result.stdout
     assert not (tmp_path / "results").exists()
-    assert time.monotonic() - started < 60
 
 
 def test_engine_that_cannot_start_fails_alone(engine_pool: Any, tiny_config: Any) -> None:
