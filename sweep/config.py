@@ -1,23 +1,48 @@
 """Typed sweep configuration: grid.yaml is parsed and validated here, once, at the edge.
 
 Everything downstream receives these models and never re-reads YAML. Unknown keys are
-errors (``extra="forbid"``) so a typo is caught before any Ray or engine starts.
-Engine options are not re-declared: ``engine:`` passes straight to vLLM.
+errors (``extra="forbid"``) so a typo is caught before any Ray or engine starts, and so are
+duplicate keys, numbers past the bounds below and non-finite floats. Engine options are not
+re-declared: ``engine:`` passes straight to vLLM (the launcher checks its ``max_model_len``
+against the token caps). What needs the filesystem (dataset files, local model folders) is
+checked by ``load_config``, not by the models: a manifest's config validates on any machine.
 """
 
 from __future__ import annotations
 
+import io
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sweep.models import BUILTIN_MODELS
+from sweep.models import BUILTIN_MODELS, ModelPathError, locate_model
 from sweep.scorers.registry import POLICY_SCORERS, SCORERS
 from sweep.strategies import STRATEGIES, StrategySettings, TreeSearchSettings
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+# Upper bounds. Generous for the largest real sweeps (large_language_monkeys draws 10,000
+# samples per problem; the longest model contexts are about 1M tokens), yet small enough that
+# one machine plans the grid and holds one shard's rows in memory: a shard's samples are built
+# in one process (problems per shard × samples per problem ≤ MAX_SHARD_ROWS, about 1-4 GB of
+# text at a few KB a row).
+MAX_SAMPLES = 65_536  # samples, or a search's budget, per problem; also any other per-problem count
+MAX_TOKENS = 1_048_576  # tokens of one completion, step or search path
+MAX_PROBLEMS = 1_048_576  # problems one dataset generates or keeps
+MAX_SHARD_SIZE = 65_536  # problems per shard
+MAX_SHARD_ROWS = 1_048_576  # sample rows one shard writes (shard_size × samples per problem)
+MAX_FEW_SHOT = 64  # worked examples before a question
+MAX_REPLICAS = 1_024  # engine actors of one model
+MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a grid file larger than this is not a grid
+# Integer settings of a strategy bounded by something other than MAX_SAMPLES, by field name.
+STRATEGY_INT_BOUNDS: dict[str, int] = {
+    "max_tokens": MAX_TOKENS,
+    "step_max_tokens": MAX_TOKENS,
+    "max_depth": MAX_TOKENS,
+}
 
 
 class ConfigError(Exception):
@@ -25,7 +50,7 @@ class ConfigError(Exception):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelConfig(Strict):
@@ -37,7 +62,7 @@ class ModelConfig(Strict):
     params: int | None = Field(
         default=None, gt=0, description="Parameter count for FLOPs; read from the model config when absent."
     )
-    replicas: int = Field(default=1, ge=1, description="Engine actors for data parallelism.")
+    replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS, description="Engine actors for data parallelism.")
     device: Literal["auto", "cpu", "gpu"] = Field(
         default="auto", description="auto: gpu when the Ray cluster has GPUs, else cpu."
     )
@@ -94,20 +119,24 @@ class PromptConfig(Strict):
     answer_format: Literal["boxed", "the_answer_is"] | None = Field(
         default=None, description="Instruction for how the final answer is written."
     )
-    few_shot: int = Field(default=0, ge=0, description="Worked examples put before the question.")
+    few_shot: int = Field(
+        default=0, ge=0, le=MAX_FEW_SHOT, description="Worked examples put before the question."
+    )
     chat_template: bool = Field(default=True, description="Use the model's chat template when it has one.")
 
 
 class DatasetBase(Strict):
     name: str = Field(pattern=NAME_PATTERN, description="Label used in results.")
-    limit: int | None = Field(default=None, gt=0, description="Keep this many problems (deterministic).")
+    limit: int | None = Field(
+        default=None, gt=0, le=MAX_PROBLEMS, description="Keep this many problems (deterministic)."
+    )
     seed: int = Field(default=0, description="Seed of the subset drawn when limit is set.")
     prompt: PromptConfig = Field(default_factory=PromptConfig)
 
 
 class ArithmeticDataset(DatasetBase):
     source: Literal["arithmetic"]
-    count: int = Field(default=20, gt=0, description="Problems generated.")
+    count: int = Field(default=20, gt=0, le=MAX_PROBLEMS, description="Problems generated.")
     levels: list[Annotated[int, Field(ge=1, le=5)]] = Field(default=[1, 2, 3], min_length=1)
 
 
@@ -147,21 +176,35 @@ DatasetConfig = Annotated[
 
 
 class GenerationConfig(Strict):
-    max_tokens: int = Field(default=512, gt=0, description="Completion token cap for every sample.")
+    max_tokens: int = Field(
+        default=512,
+        gt=0,
+        le=MAX_TOKENS,
+        description="Completion token cap of flat strategies' samples; below every model's context.",
+    )
     stop: list[str] = Field(default_factory=list, description="Extra stop strings.")
 
 
 class SchedulerConfig(Strict):
-    shard_size: int = Field(default=16, gt=0, description="Problems per shard.")
-    max_inflight_per_engine: int = Field(default=3, gt=0, description="Shards queued on one engine replica.")
-    max_attempts: int = Field(default=3, gt=0, description="Tries per shard before the sweep fails.")
-    engine_max_restarts: int = Field(default=3, ge=0, description="Ray restarts of a dead engine actor.")
+    shard_size: int = Field(default=16, gt=0, le=MAX_SHARD_SIZE, description="Problems per shard.")
+    max_inflight_per_engine: int = Field(
+        default=3, gt=0, le=1024, description="Shards queued on one engine replica."
+    )
+    max_attempts: int = Field(default=3, gt=0, le=100, description="Tries per shard before the sweep fails.")
+    engine_max_restarts: int = Field(
+        default=3, ge=0, le=1000, description="Ray restarts of a dead engine actor."
+    )
 
 
 class SweepConfig(Strict):
     name: str = Field(pattern=NAME_PATTERN)
-    output: str = Field(description="Results folder.")
-    seed: int = Field(default=0, description="Engine seed; shard seeds derive from it.")
+    output: str = Field(description="Results folder: a local path or a pyarrow filesystem URI.")
+    seed: int = Field(
+        default=0,
+        ge=0,
+        le=2**32 - 1,
+        description="Engine seed (vLLM takes 0..2^32-1); shard seeds derive from it.",
+    )
     models: list[ModelConfig] = Field(min_length=1)
     datasets: list[DatasetConfig] = Field(min_length=1)
     strategies: list[StrategySettings] = Field(min_length=1)
@@ -170,6 +213,13 @@ class SweepConfig(Strict):
     )
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+
+    @field_validator("output")
+    @classmethod
+    def _output_given(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("empty; give a results folder (it would write into the working directory)")
+        return value
 
     @field_validator("strategies", mode="before")
     @classmethod
@@ -185,9 +235,13 @@ class SweepConfig(Strict):
             if name not in STRATEGIES:
                 raise ValueError(f"entry {index}: unknown strategy {name!r}; known: {sorted(STRATEGIES)}")
             try:
-                parsed.append(STRATEGIES[name].settings.model_validate(entry))
+                settings = STRATEGIES[name].settings.model_validate(entry)
             except ValidationError as exc:
                 raise ValueError(f"entry {index} ({name}): {_format_errors(exc)}") from None
+            problems = _out_of_bounds(settings.model_dump())
+            if problems:
+                raise ValueError(f"entry {index} ({name}): {'; '.join(problems)}")
+            parsed.append(settings)
         return parsed
 
     @model_validator(mode="after")
@@ -201,6 +255,15 @@ class SweepConfig(Strict):
             duplicates = sorted({x for x in labels if labels.count(x) > 1})
             if duplicates:
                 raise ValueError(f"{kind}: duplicate names {duplicates}")
+        for strategy in self.strategies:
+            rows = self.scheduler.shard_size * strategy.n_max
+            if rows > MAX_SHARD_ROWS:
+                raise ValueError(
+                    f"scheduler.shard_size: {self.scheduler.shard_size} problems × {strategy.n_max} samples "
+                    f"(strategies.{strategy.label}) is {rows} rows a shard, above the limit "
+                    f"{MAX_SHARD_ROWS}; "
+                    f"lower shard_size to at most {MAX_SHARD_ROWS // strategy.n_max}"
+                )
         known = {r.name: r for r in self.reward_models}
         for strategy in self.strategies:
             wanted = getattr(strategy, "reward_model", None)
@@ -220,21 +283,102 @@ class SweepConfig(Strict):
         return self
 
 
+def _out_of_bounds(value: Any, field: str = "", bound: int = MAX_SAMPLES) -> list[str]:
+    """What in a strategy's dumped settings is non-finite or above its bound, by field path.
+
+    Every float must be finite; every integer is a count per problem (≤ MAX_SAMPLES) unless
+    STRATEGY_INT_BOUNDS names its field. A strategy's new fields are covered without a change here.
+    """
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            path = f"{field}.{key}" if field else str(key)
+            if isinstance(key, int) and not isinstance(key, bool):
+                found += _out_of_bounds(key, f"{path} (key)", bound)
+            found += _out_of_bounds(item, path, STRATEGY_INT_BOUNDS.get(str(key), bound))
+        return found
+    if isinstance(value, list | tuple):
+        return [p for item in value for p in _out_of_bounds(item, field, bound)]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{field}: must be a finite number, got {value}"]
+    if isinstance(value, int) and not isinstance(value, bool) and value > bound:
+        return [f"{field}: {value} is above the limit {bound}"]
+    return []
+
+
 def _format_errors(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
-    )
+    return "; ".join(_format_error(err) for err in exc.errors())
+
+
+def _format_error(err: Any) -> str:
+    where = ".".join(str(p) for p in err["loc"])
+    # A validator's own message already names its field; pydantic's "Value error, " adds nothing.
+    own = err["type"] == "value_error" and "error" in err.get("ctx", {})
+    message = str(err["ctx"]["error"]) if own else err["msg"]
+    return f"{where}: {message}" if where else message
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (yaml lets the last win).
+
+    Keys brought in by a merge (``<<: *anchor``) may be overridden: that is what merges are for.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}  # key -> its line
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+                seen[key] = key_node.start_mark.line
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"duplicate key {key!r} on line {key_node.start_mark.line + 1} "
+                    f"(first given on line {first + 1})",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(path: Path) -> Any:
+    """The grid file's YAML document; ConfigError for anything that is not a readable text grid."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {size} bytes is not a grid file (the limit is {MAX_CONFIG_BYTES})")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file (invalid UTF-8 at byte {exc.start}); give the grid YAML"
+        ) from None
+    if "\x00" in text:
+        raise ConfigError(f"{path}: not a text file (it holds NUL bytes); give the grid YAML")
+    stream = io.StringIO(text)
+    stream.name = str(path)  # type: ignore[misc]  # yaml's error marks name the file
+    try:
+        return yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
 
 
 def load_config(path: str | Path) -> SweepConfig:
     """Read and validate a grid YAML; raise ConfigError naming the path or field."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    raw = _read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     try:
@@ -253,6 +397,11 @@ def load_config(path: str | Path) -> SweepConfig:
                 f"{path}: {section}.{model.name}: unknown model; give `path:` or use a built-in name "
                 f"({sorted(BUILTIN_MODELS)})"
             )
+        if model.path is not None:
+            try:
+                locate_model(model.path)
+            except ModelPathError as exc:
+                raise ConfigError(f"{path}: {section}.{model.name}.path: {exc}") from None
     datasets = []
     for dataset in config.datasets:
         data_path = getattr(dataset, "path", None)

@@ -333,56 +333,146 @@ def _init_ray() -> None:
 
 
 def print_summary(outcome: SweepOutcome) -> None:
+    """The results table and where they are. Every value is printed as plain text, never read as
+    Rich markup: an answer like ``\\boxed{[a,b]}`` or ``[/oops]`` prints as it is."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(width=max(Console().width, 150))
-    table = Table(title=f"sweep summary ({outcome.output})")
-    for column in (
-        "model",
-        "dataset",
-        "strategy",
-        "method",
-        "n",
-        "problems",
-        "accuracy",
-        "tokens/problem",
-        "FLOPs/problem",
-        "latency s",
-        "errors",
-    ):
+    table = Table(title=Text(f"sweep summary ({outcome.output})"))
+    columns = {
+        "model": None,
+        "dataset": None,
+        "strategy": None,
+        "method": None,
+        "n": None,
+        "problems": None,
+        "accuracy": "{:.3f}",
+        "tokens/problem": "{:.1f}",
+        "FLOPs/problem": "{:.3e}",
+        "latency s": "{:.2f}",
+        "errors": None,
+    }
+    keys = {
+        "tokens/problem": "tokens_per_problem",
+        "FLOPs/problem": "flops_per_problem",
+        "latency s": "latency_s",
+    }
+    for column in columns:
         table.add_column(
             column, justify="left" if column in ("model", "dataset", "strategy", "method") else "right"
         )
     for row in outcome.summary.to_pylist():
-        table.add_row(
-            row["model"],
-            row["dataset"],
-            row["strategy"],
-            row["method"],
-            str(row["n"]),
-            str(row["problems"]),
-            f"{row['accuracy']:.3f}",
-            f"{row['tokens_per_problem']:.1f}",
-            f"{row['flops_per_problem']:.3e}",
-            f"{row['latency_s']:.2f}",
-            str(row["errors"]),
-        )
+        cells = []
+        for column, number in columns.items():
+            value = row[keys.get(column, column)]
+            cells.append(Text("" if value is None else number.format(value) if number else str(value)))
+        table.add_row(*cells)
     console.print(table)
     run = outcome.shards_total - outcome.shards_skipped
     console.print(
         f"{outcome.shards_total} shards: {outcome.shards_skipped} already complete, {run} run"
         f"{f', {len(outcome.shards_failed)} FAILED' if outcome.shards_failed else ''}; "
-        f"{outcome.seconds:.1f} s wall"
+        f"{outcome.seconds:.1f} s wall",
+        markup=False,
     )
     console.print(
-        f"results: {os.path.abspath(outcome.output) if '://' not in outcome.output else outcome.output}"
+        f"results: {os.path.abspath(outcome.output) if '://' not in outcome.output else outcome.output}",
+        markup=False,
     )
     if outcome.report:
-        console.print(f"report:  {outcome.report}")
+        console.print(f"report:  {outcome.report}", markup=False)
+
+
+def check_token_caps(config: SweepConfig, *, cluster_has_gpus: bool | None) -> None:
+    """Raise ConfigError when a token cap cannot fit the context of an engine that serves it.
+
+    vLLM would otherwise stop such a sample at the context's end, silently. A cap must leave
+    room for a prompt (cap < context): ``generation.max_tokens`` for flat strategies, a tree
+    search's own ``max_tokens`` and ``step_max_tokens``, against each policy's context and the
+    context of the reward model that reads the same text. A context is the entry's
+    ``engine.max_model_len``, else the CPU engine default on a CPU engine, else (and at most)
+    what the model's config.json declares, when it is on this machine. With ``device: auto``
+    the device is unknown until Ray is up (``cluster_has_gpus`` None): call again then.
+    """
+    from sweep.scorers.registry import POLICY_SCORERS
+    from sweep.strategies import TreeSearchSettings
+
+    # Reward models with their own engine; policy scorers read the policy's.
+    engines = {r.name: r for r in config.reward_models if r.kind not in POLICY_SCORERS}
+    contexts: dict[tuple[str, str], tuple[int, str] | None] = {}
+    for strategy in config.strategies:
+        if isinstance(strategy, TreeSearchSettings):
+            caps = {
+                f"strategies.{strategy.label}.max_tokens": strategy.max_tokens,
+                f"strategies.{strategy.label}.step_max_tokens": strategy.step_max_tokens,
+            }
+        else:
+            caps = {"generation.max_tokens": config.generation.max_tokens}
+        readers: list[tuple[str, Any]] = [("models", m) for m in config.models]
+        prm = engines.get(getattr(strategy, "reward_model", None) or "")
+        if prm is not None:
+            readers.append(("reward_models", prm))
+        for section, model in readers:
+            key = (section, model.name)
+            if key not in contexts:
+                contexts[key] = _context_length(section, model, cluster_has_gpus=cluster_has_gpus)
+            if contexts[key] is None:
+                continue
+            length, source = contexts[key]
+            for field_name, cap in caps.items():
+                if cap >= length:
+                    raise ConfigError(
+                        f"{field_name}: {cap} tokens and a prompt do not fit the context of "
+                        f"{section}.{model.name} ({length} tokens, from {source}); lower {field_name}, "
+                        f"or raise {section}.{model.name}.engine.max_model_len if the model allows"
+                    )
+
+
+def _context_length(section: str, model: Any, *, cluster_has_gpus: bool | None) -> tuple[int, str] | None:
+    """A model entry's context in tokens and where that number comes from; None when unknown yet."""
+    from sweep.models import model_context_length
+
+    given = model.engine.get("max_model_len")
+    if isinstance(given, int) and not isinstance(given, bool) and given > 0:
+        return given, f"{section}.{model.name}.engine.max_model_len"
+    # The device rule of sweep.engines.resolve_engine_spec: auto is a GPU when the cluster has one.
+    device = model.device
+    if device == "auto":
+        device = None if cluster_has_gpus is None else "gpu" if cluster_has_gpus else "cpu"
+    found: list[tuple[int, str]] = []
+    if device == "cpu":
+        from sweep.engines import CPU_ENGINE_DEFAULTS
+
+        default = int(CPU_ENGINE_DEFAULTS["max_model_len"])
+        found.append((default, "the CPU engine default in sweep/engines.py"))
+    declared = model_context_length(model.name, model.path)
+    if declared is not None:
+        found.append((declared[0], declared[1]))
+    return min(found) if found else None
+
+
+def _set_aside_corrupt_manifest(store: Any) -> None:
+    """A manifest that does not parse is kept under another name; this launch writes a new one."""
+    from sweep.storage import ManifestError
+
+    try:
+        store.read_manifest()
+    except ManifestError as exc:
+        kept = store.set_aside_manifest()
+        log.warning(
+            "%s: corrupt (%s); kept as %s. This launch writes a new manifest; the complete shards are "
+            "kept and skipped, and the records of earlier runs stay in the kept file.",
+            store.manifest_path,
+            exc.reason,
+            kept,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Validate everything a user gave before Ray starts (exit 2 naming the field or path), hold
+    the output folder's lock, then run; the lock is released however the process ends."""
     parser = argparse.ArgumentParser(prog="python -m sweep.launch", description=__doc__)
     parser.add_argument("config", help="grid YAML")
     parser.add_argument("--output", help="override the config's output folder")
@@ -392,16 +482,43 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         config = load_config(args.config)
-        if args.output:
+        if args.output is not None:
+            if not args.output.strip():
+                raise ConfigError("--output: empty; give a results folder")
             config = config.model_copy(update={"output": args.output})
         prepare_problems(config)  # validate datasets before anything starts
+        check_token_caps(config, cluster_has_gpus=None)
     except (ConfigError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    _init_ray()
+    from sweep.storage import OutputError, ResultsStore
+
     try:
-        outcome = run_sweep(config, show_progress=not args.no_progress)
+        store = ResultsStore(config.output)
+        store.check_writable()
+        lock = store.lock()
+    except OutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    with lock:
+        _set_aside_corrupt_manifest(store)
+        return _run(config, show_progress=not args.no_progress)
+
+
+def _run(config: SweepConfig, *, show_progress: bool) -> int:
+    """Start or attach to Ray, run the sweep and print what happened; the exit status."""
+    try:
+        _init_ray()
+        if any(m.device == "auto" for m in [*config.models, *config.reward_models]):
+            import ray
+
+            try:
+                check_token_caps(config, cluster_has_gpus=ray.cluster_resources().get("GPU", 0) > 0)
+            except ConfigError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+        outcome = run_sweep(config, show_progress=show_progress)
     except KeyboardInterrupt:
         # Every finished shard is already on disk, whole; a rerun resumes from there.
         print(

