@@ -458,6 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out) if args.out else Path(args.output) / "report.html"
 
     from sweep.runs import RunNotFound
+    from sweep.storage import ManifestError
 
     try:
         written = write_report(
@@ -471,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             include_reward_flops=not args.no_reward_flops,
             title=args.title,
         )
-    except (RunNotFound, DuplicateRows) as exc:
+    except (RunNotFound, DuplicateRows, ManifestError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if written is None:
