@@ -6,6 +6,11 @@ so a grader with setup cost (the math-verify process pool) pays it once per batc
 
 - ``numeric``: exact rationals via ``fractions.Fraction``; in-process, no timeout needed.
 - ``math``: math-verify in a process pool with per-item timeouts (``sweep.math_grader``).
+
+Both derive an answer's key and its grade from one parse of it (``read_number``,
+``read_math_answer``), so within one problem two answers with the same key always get the
+same grade, and a vote never counts an answer that is both right and wrong. Keys never
+depend on the reference: ``/solve`` groups votes by grading against an empty one.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sweep.answers import extract_answer, numeric_key, parse_number
+from sweep.answers import extract_answer, read_number
 from sweep.math_grader import shared_math_grader
 from sweep.problems import Problem
 
@@ -25,8 +30,8 @@ __all__ = ["GRADERS", "Grade", "Grader", "extract_answer", "grade_completions", 
 @dataclass(frozen=True)
 class Grade:
     extracted: str | None  # the answer text pulled out of the completion
-    key: str | None  # canonical answer: equivalent answers share a key so they vote together
-    correct: bool
+    key: str | None  # canonical answer: equivalent answers share a key so they vote; None: no vote
+    correct: bool  # a function of the key and the reference: equal keys, equal grades
 
 
 class Grader(Protocol):
@@ -35,14 +40,15 @@ class Grader(Protocol):
 
 def grade_numeric(answers: Sequence[str | None], references: Sequence[str]) -> list[Grade]:
     """Exact numeric comparison; an answer that is not a single number is wrong."""
+    expected = {reference: read_number(reference)[0] for reference in set(references)}
     grades = []
     for answer, reference in zip(answers, references, strict=True):
         if answer is None:
             grades.append(Grade(extracted=None, key=None, correct=False))
             continue
-        value, expected = parse_number(answer), parse_number(reference)
-        correct = value is not None and expected is not None and value == expected
-        grades.append(Grade(extracted=answer, key=numeric_key(answer), correct=correct))
+        value, key = read_number(answer)
+        correct = value is not None and value == expected[reference]
+        grades.append(Grade(extracted=answer, key=key, correct=correct))
     return grades
 
 
