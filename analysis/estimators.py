@@ -1,22 +1,28 @@
 """Accuracy estimators for inference-scaling curves: greedy, majority vote, weighted vote,
-best-of-n and pass@n as functions of the number of samples n, with their cost per problem.
+best-of-n and pass@n as functions of the number of samples n, with their cost per problem and a
+bootstrap interval.
 
 A sweep draws n_max samples per problem once; every smaller n is evaluated from them. The voting
 estimators (majority, weighted, best-of-n) average over ``resamples`` seeded random n-subsets of
 each problem's samples, drawn by numpy on dense (problem, sample) blocks (``analysis/subsets.py``);
-pass@n has a closed form. DuckDB reads the results, numbers problems and answer keys, and
-aggregates the per-problem estimates into curves (``analysis/sql/estimator_*.sql``).
+pass@n has a closed form. DuckDB reads the results, numbers problems and answer keys, turns them
+into one estimate per (cell, problem) and averages those into curves
+(``analysis/sql/estimator_*.sql``). Intervals come from a bootstrap over problems on the
+per-problem estimates (``analysis/bootstrap.py``); costs follow the one FLOPs rule
+(``sweep/flops.py``, as DuckDB macros in ``analysis/sql/flops.sql``).
 
-What it leaves out: latency (``summary.sql``) and fitting curves. It assumes one row per
-(model, strategy, dataset, problem, sample_index) in the ``samples`` view; point the view at the
-shards you mean before calling.
+What it leaves out: latency (``summary.sql``) and fitting curves (``analysis.fits``, which refit
+on the replicates this module returns). It assumes one row per (model, strategy, dataset,
+problem, sample_index) in the ``samples`` view; ``analysis.views.connect`` scopes it to one run.
 """
 
 from __future__ import annotations
 
 import itertools
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
@@ -25,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analysis.bootstrap import CONFIDENCE, REPLICATES, percentile_interval, replicate_means
 from analysis.subsets import METHODS, SCORES, Block, resample_hits
 from analysis.views import load_sql
 
@@ -43,16 +50,25 @@ COLUMNS = [
     "policy_flops_per_problem",
     "reward_flops_per_problem",
     "flops_per_problem",
+    "accuracy_replicates",
 ]
 
 DTYPES = {c: "float64" for c in COLUMNS} | {
     "model": "str", "dataset": "str", "strategy": "str", "method": "str",
-    "model_params": "int64", "n": "int64", "problems": "int64",
+    "model_params": "int64", "n": "int64", "problems": "int64", "accuracy_replicates": "object",
+}  # fmt: skip
+
+PROBLEM_DTYPES = {
+    "model": "str", "model_params": "int64", "dataset": "str", "strategy": "str", "method": "str",
+    "n": "int64", "problem_id": "str", "estimate": "float64", "tokens": "float64",
+    "policy_flops": "float64", "reward_flops": "float64", "flops": "float64",
 }  # fmt: skip
 
 # Samples per block of problems resampled at once: bounds the working set of one thread
 # (~150 bytes a sample) and is the unit of parallel work.
 BLOCK_SAMPLES = 1 << 20
+# Tags the bootstrap's random stream apart from the subsets' (which have four entries).
+BOOTSTRAP_STREAM = 0xB0075
 
 
 @dataclass(frozen=True)
@@ -72,26 +88,98 @@ def compute_accuracy(
     resamples: int = 100,
     seed: int = 0,
     n_values: list[int] | None = None,
-    include_reward_flops: bool = False,
+    include_reward_flops: bool = True,
+    bootstrap: int = REPLICATES,
+    confidence: float = CONFIDENCE,
 ) -> pd.DataFrame:
-    """Accuracy, 95% CI and cost per (model, dataset, strategy, method, n) over view ``samples``.
+    """Accuracy, its interval and cost per (model, dataset, strategy, method, n) over view ``samples``.
 
     Methods: ``greedy`` (groups sampled at temperature 0 or once per problem; n = 1 only),
     ``majority_vote``, ``weighted_vote_<score>`` and ``best_of_n_<score>`` (score: last, min, prod,
     mean; only where the group has that reward score), and ``pass_at_n``. ``n_values`` defaults to
     the powers of two up to each group's n_max, plus n_max; values above a group's n_max are
     dropped for it. A problem counts at n only if it has at least n samples. Ties go to the answer
-    (or sample) with the lowest sample_index in the subset. Reward-model FLOPs are charged to the
-    methods that read reward scores only. The same seed gives the same result. Columns: ``COLUMNS``; see ``analysis/sql/estimator_accuracy.sql``. No
-    ``samples`` view (an empty results folder): an empty table.
+    (or sample) with the lowest sample_index in the subset.
+
+    ``accuracy`` is the mean over problems of each problem's estimate. ``ci_low``/``ci_high``: a
+    ``confidence`` percentile interval from ``bootstrap`` replicates over problems
+    (``analysis/bootstrap.py``): it covers the accuracy on the population the problems were
+    drawn from, with the samples the model would draw, so it reflects which problems were drawn,
+    which samples each got, and which subsets the estimate averaged. It lies in [0, 1]; NaN with
+    fewer than two problems or ``bootstrap=0``. ``accuracy_replicates``: each row's
+    ``bootstrap`` replicate accuracies (one array per row; replicate b of every row of a dataset
+    used the same draw of problems, so rows are paired), for refitting (``analysis.fits``).
+
+    Cost per problem by the FLOPs rule (``sweep/flops.py``): the prompt once plus n samples'
+    policy FLOPs (completion and re-encoded context; a tree search: the whole search), in
+    ``policy_flops_per_problem``; the reward model's FLOPs of the same samples, for the methods
+    that need it (weighted vote and best-of-n read its scores; a tree search's every method,
+    since the search read them), in ``reward_flops_per_problem``. ``flops_per_problem`` is their
+    sum, or the policy FLOPs alone with ``include_reward_flops=False``. The same seed gives the
+    same result. Columns: ``COLUMNS``. No ``samples`` view (an empty results folder): an empty
+    table.
     """
+    if bootstrap < 0:
+        raise ValueError(f"bootstrap must be 0 (no intervals) or more replicates, got {bootstrap}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    with _estimates(con, resamples=resamples, seed=seed, n_values=n_values) as ready:
+        if not ready:
+            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in DTYPES.items()})
+        table = con.sql(
+            load_sql("estimator_accuracy"), params={"include_reward_flops": include_reward_flops}
+        ).df()
+        replicates = _replicates(con, bootstrap=bootstrap, seed=seed)  # (cell, replicate)
+    rows = replicates[table["cell"].to_numpy()]  # (row, replicate)
+    low, high = percentile_interval(rows, confidence=confidence)
+    few = table["problems"].to_numpy() < 2
+    table["ci_low"] = np.where(few, np.nan, low)
+    table["ci_high"] = np.where(few, np.nan, high)
+    table["accuracy_replicates"] = list(rows)
+    return table[COLUMNS].astype(DTYPES)
+
+
+def compute_problem_estimates(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    resamples: int = 100,
+    seed: int = 0,
+    n_values: list[int] | None = None,
+    include_reward_flops: bool = True,
+) -> pd.DataFrame:
+    """The per-problem estimates ``compute_accuracy`` averages: one row per (model, dataset,
+    strategy, method, n, problem_id) with ``estimate`` (that problem's accuracy estimate) and its
+    cost (``tokens``, ``policy_flops``, ``reward_flops``, ``flops``); columns ``PROBLEM_DTYPES``.
+    Same arguments, same estimates: a curve's ``accuracy`` is the mean of its problems' estimates."""
+    with _estimates(con, resamples=resamples, seed=seed, n_values=n_values) as ready:
+        if not ready:
+            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in PROBLEM_DTYPES.items()})
+        table = con.sql(
+            load_sql("estimator_problem_rows"), params={"include_reward_flops": include_reward_flops}
+        ).df()
+    return table[list(PROBLEM_DTYPES)].astype(PROBLEM_DTYPES)
+
+
+def create_flops_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """The FLOPs rule's DuckDB macros (``analysis/sql/flops.sql``) on ``con``; idempotent."""
+    con.execute(load_sql("flops"))
+
+
+@contextmanager
+def _estimates(
+    con: duckdb.DuckDBPyConnection, *, resamples: int, seed: int, n_values: list[int] | None
+) -> Iterator[bool]:
+    """est_problems, est_cells and est_per_problem on ``con`` for the body; False (and no tables)
+    when there is no ``samples`` view. The tables are dropped afterwards."""
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     if n_values is not None and (not n_values or min(n_values) < 1):
         raise ValueError(f"n_values must be a non-empty list of positive integers, got {n_values}")
     if not con.execute(load_sql("estimator_has_samples")).fetchall()[0][0]:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in DTYPES.items()})
+        yield False
+        return
     try:
+        create_flops_macros(con)
         con.execute(load_sql("estimator_problems"))
         groups = con.sql(load_sql("estimator_groups")).df()
         voting = groups[~groups["greedy"]]
@@ -100,21 +188,51 @@ def compute_accuracy(
             for g in voting.itertuples()
         }
         trees = {int(g.gid) for g in voting.itertuples() if g.tree}
+        grid = [(gid, n) for gid, ns in grids.items() for n in ns]
+        con.execute(
+            load_sql("estimator_cells"),
+            {
+                "grid_gids": [g for g, _ in grid],
+                "grid_ns": [n for _, n in grid],
+                "greedy_gids": groups.loc[groups["greedy"], "gid"].tolist(),
+            },
+        )
         hits = voting_hits(con, grids, resamples=resamples, seed=seed, trees=trees)
         con.register("est_hits", hits)
-        grid = [(gid, n) for gid, ns in grids.items() for n in ns]
-        params = {
-            "grid_gids": [g for g, _ in grid],
-            "grid_ns": [n for _, n in grid],
-            "greedy_gids": groups.loc[groups["greedy"], "gid"].tolist(),
-            "resamples": resamples,
-            "include_reward_flops": include_reward_flops,
-        }
-        result = con.sql(load_sql("estimator_accuracy"), params=params).df()
+        try:
+            con.execute(load_sql("estimator_per_problem"), {"resamples": resamples})
+        finally:
+            con.unregister("est_hits")
+        yield True
     finally:
-        con.unregister("est_hits")
         con.execute(load_sql("estimator_drop"))
-    return result[COLUMNS].astype(DTYPES)
+
+
+def _replicates(con: duckdb.DuckDBPyConnection, *, bootstrap: int, seed: int) -> np.ndarray:
+    """(cell, replicate) -> the replicate's accuracy: ``bootstrap`` draws of each dataset's
+    problems with replacement, seeded by (seed, dataset), shared by all of its cells."""
+    cells = int(con.execute("SELECT count(*) FROM est_cells").fetchall()[0][0])
+    out = np.full((cells, bootstrap), np.nan)
+    if bootstrap == 0:
+        return out
+    datasets = con.sql(load_sql("estimator_datasets")).df()
+    estimates = con.sql(load_sql("estimator_bootstrap")).to_arrow_table()
+    did = estimates.column("did").to_numpy()
+    for d in datasets.itertuples():
+        mine = did == d.did
+        cell = estimates.column("cell").to_numpy()[mine]
+        used, local = np.unique(cell, return_inverse=True)  # the dataset's cells, numbered 0..
+        rng = np.random.default_rng([seed, zlib.crc32(str(d.dataset).encode()), BOOTSTRAP_STREAM])
+        out[used] = replicate_means(
+            local,
+            estimates.column("qid").to_numpy()[mine],
+            estimates.column("estimate").to_numpy()[mine],
+            cells=len(used),
+            problems=int(d.problems),
+            replicates=bootstrap,
+            rng=rng,
+        )
+    return out
 
 
 def tree_grid(budget: int, n_values: list[int] | None) -> list[int]:

@@ -364,8 +364,8 @@ def build_report(
         figures.add(plot_compute_optimal(optimal, title="Compute-optimal model size vs FLOPs budget"),
                     "fig-compute-optimal"),
         f'<p class="note">Fit log10 C = α·log10 N + β over a log-spaced grid of budgets; Wu et al. '
-        f"(2024) report α = {PAPER_ALPHA}, β = {PAPER_BETA} on Pythia. Grid points are not independent, "
-        "so the intervals are optimistic.</p>",
+        f"(2024) report α = {PAPER_ALPHA}, β = {PAPER_BETA} on Pythia. 95% intervals: the fit redone "
+        "on bootstrap replicates over problems.</p>",
         _frame_html(optimal.fits, "compute-optimal-fits"),
         _details("Compute-optimal model per budget", _frame_html(optimal.winners, "compute-optimal-winners")),
         _details("Saturation fits a − b·exp(−c·n)", _frame_html(saturation, "saturation-fits")),

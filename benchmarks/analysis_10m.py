@@ -4,7 +4,10 @@ Writes 10,000,384 sample rows (2 models × 2 strategies × 9,766 problems × 256
 reward scores) as Parquet through ResultsStore into a temporary folder, then runs, each in its
 own subprocess so that its peak RSS (``ru_maxrss``) is its own:
 
-(a) ``compute_accuracy`` with every estimator, R = 100 resamples, n = 1, 2, 4, ..., 256;
+(a) ``compute_accuracy`` with every estimator, R = 100 resamples, n = 1, 2, 4, ..., 256, and
+    B = 1000 bootstrap replicates over problems for the intervals; then the fits (saturation,
+    log-FLOPs, compute-optimal) refit on every replicate;
+(a0) the same ``compute_accuracy`` with ``bootstrap=0``: (a) − (a0) is the bootstrap's cost;
 (b) a straightforward pandas majority-vote curve over the same kind of random subsets
     (shuffle, ``groupby.cumcount`` for the position, ``groupby`` vote counts per n; ties to the
     lowest sample index, as in (a)), on ``--pandas-resamples`` of the R resamples and scaled
@@ -16,7 +19,8 @@ which computes eight more voting estimators and pass@n besides, so it understate
 The two majority-vote curves use different random subsets; their largest gap is printed as a
 check that they compute the same thing (expect about 0.01 or less).
 
-    .venv/bin/python benchmarks/analysis_10m.py [--problems 9766] [--resamples 100] [--pandas-resamples 3]
+    .venv/bin/python benchmarks/analysis_10m.py [--problems 9766] [--resamples 100] [--bootstrap 1000]
+        [--pandas-resamples 3]
 """
 
 from __future__ import annotations
@@ -79,6 +83,8 @@ def generate(output: Path, *, problems: int, seed: int = 0) -> int:
             columns = {
                 "run_id": constant("bench", size),
                 "shard_id": constant(shard_id, size),
+                "config_id": constant(f"{model}-{strategy}", size),
+                "settings": constant("{}", size),
                 "model": constant(model, size),
                 "model_params": pa.array(np.full(size, params, dtype=np.int64)),
                 "strategy": constant(strategy, size),
@@ -98,6 +104,7 @@ def generate(output: Path, *, problems: int, seed: int = 0) -> int:
                 "cumulative_logprob": pa.nulls(size, pa.float64()),
                 "prompt_flops": pa.array(2.0 * params * prompt_tokens),
                 "completion_flops": pa.array(2.0 * params * tokens.ravel()),
+                "context_flops": pa.array(np.zeros(size)),
                 "latency_s": pa.array(np.full(size, 1.0)),
                 "error": pa.nulls(size, pa.string()),
                 "reward_model": constant("prm", size),
@@ -107,6 +114,8 @@ def generate(output: Path, *, problems: int, seed: int = 0) -> int:
                 "score_prod": pa.array(steps.prod(axis=-1).ravel()),
                 "score_mean": pa.array(steps.mean(axis=-1).ravel()),
                 "reward_flops": pa.array(2.0 * REWARD_PARAMS * tokens.ravel().astype(np.float64)),
+                "budget": pa.nulls(size, pa.int32()),
+                "node_id": pa.nulls(size, pa.int32()),
             }
             table = pa.table(columns)
             path = store.samples_path(model, strategy, shard_id)
@@ -119,20 +128,27 @@ def constant(text: str, size: int) -> pa.Array:
     return pa.DictionaryArray.from_arrays(pa.array(np.zeros(size, dtype=np.int32)), pa.array([text]))
 
 
-def run_estimators(output: str, resamples: int, threads: int, memory_limit: str) -> dict:
+def run_estimators(output: str, resamples: int, bootstrap: int, threads: int, memory_limit: str) -> dict:
     import duckdb
 
     from analysis.estimators import compute_accuracy
+    from analysis.fits import fit_compute_optimal, fit_log_flops, fit_saturation
     from analysis.views import connect
 
     con = duckdb.connect(":memory:", config={"threads": threads, "memory_limit": memory_limit})
     connect(output, connection=con)
     start = time.perf_counter()
-    table = compute_accuracy(con, resamples=resamples, seed=0)
+    table = compute_accuracy(con, resamples=resamples, seed=0, bootstrap=bootstrap)
     seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    fits = [fit_saturation(table), fit_log_flops(table), fit_compute_optimal(table).fits]
+    fit_seconds = time.perf_counter() - start
     majority = table[table["method"] == "majority_vote"]
     return {
         "seconds": seconds,
+        "fit_seconds": fit_seconds,
+        "fits": sum(len(f) for f in fits),
+        "ci_width": float((table["ci_high"] - table["ci_low"]).median()),
         "rows": len(table),
         "methods": sorted(table["method"].unique()),
         "majority": {f"{r.model}/{r.strategy}/{r.n}": r.accuracy for r in majority.itertuples()},
@@ -181,17 +197,18 @@ def run_pandas(output: str, resamples: int, seed: int) -> dict:
 
 def child(args: argparse.Namespace) -> None:
     if args.child == "duckdb":
-        result = run_estimators(args.data, args.resamples, args.threads, args.memory_limit)
+        result = run_estimators(args.data, args.resamples, args.bootstrap, args.threads, args.memory_limit)
     else:
         result = run_pandas(args.data, args.pandas_resamples, seed=1)
     result["max_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(json.dumps(result))
 
 
-def spawn(kind: str, data: str, args: argparse.Namespace) -> dict:
+def spawn(kind: str, data: str, args: argparse.Namespace, *, bootstrap: int | None = None) -> dict:
     command = [
         sys.executable, __file__, "--child", kind, "--data", data,
         "--resamples", str(args.resamples), "--pandas-resamples", str(args.pandas_resamples),
+        "--bootstrap", str(args.bootstrap if bootstrap is None else bootstrap),
         "--threads", str(args.threads), "--memory-limit", args.memory_limit,
     ]  # fmt: skip
     done = subprocess.run(command, check=True, capture_output=True, text=True)
@@ -202,6 +219,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--problems", type=int, default=9766)
     parser.add_argument("--resamples", type=int, default=100)
+    parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--pandas-resamples", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--memory-limit", default="3GB")
@@ -220,6 +238,7 @@ def main() -> None:
             rows = generate(Path(data), problems=args.problems)
             print(f"generated {rows:,} sample rows in {time.perf_counter() - start:.0f} s: {data}")
         ours = spawn("duckdb", data, args)
+        plain = spawn("duckdb", data, args, bootstrap=0)
         base = spawn("pandas", data, args)
     finally:
         if scratch:
@@ -227,9 +246,16 @@ def main() -> None:
     # Loading is paid once; each resample costs the same, so the rest scales linearly with R.
     per_resample = (base["seconds"] - base["load_seconds"]) / args.pandas_resamples
     scaled = base["load_seconds"] + per_resample * args.resamples
-    print(f"compute_accuracy (all estimators, R={args.resamples}, n=1..256): {ours['seconds']:.1f} s, "
-          f"{ours['rows']} rows, peak RSS {ours['max_rss_gib']:.2f} GiB "
+    print(f"compute_accuracy (all estimators, R={args.resamples}, n=1..256, bootstrap B={args.bootstrap}): "
+          f"{ours['seconds']:.1f} s, {ours['rows']} rows, median CI width {ours['ci_width']:.4f}, "
+          f"peak RSS {ours['max_rss_gib']:.2f} GiB "
           f"(DuckDB threads={args.threads}, memory_limit={args.memory_limit})")
+    added = ours["seconds"] - plain["seconds"]
+    print(f"compute_accuracy without the bootstrap (B=0): {plain['seconds']:.1f} s, "
+          f"peak RSS {plain['max_rss_gib']:.2f} GiB; the bootstrap adds {added:.1f} s "
+          f"({ours['seconds'] / plain['seconds']:.2f}x)")
+    print(f"fits on the table ({ours['fits']} fits, each refit on the B replicates): "
+          f"{ours['fit_seconds']:.1f} s")
     print(f"pandas majority vote, R={args.pandas_resamples}: {base['seconds']:.1f} s "
           f"(load {base['load_seconds']:.1f} s), peak RSS {base['max_rss_gib']:.2f} GiB; "
           f"scaled to R={args.resamples}: {scaled:.0f} s")

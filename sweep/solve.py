@@ -4,7 +4,7 @@ Given a FLOPs budget per problem, ``choose`` picks, from the sweep's accuracy-vs
 the most accurate (model, strategy, method, n) whose cost fits (oracle methods such as pass@n
 excluded). ``solve`` then runs that strategy on the question with the same prompt, generation
 and reward-model settings as the sweep, aggregates the samples by the chosen method and reports
-the FLOPs it actually spent.
+the FLOPs it actually spent, by the same rule as the sweep's tables (``sweep/flops.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 from actors.protocol import Engine
 from sweep.answers import extract_answer
 from sweep.config import SweepConfig
-from sweep.flops import forward_flops
+from sweep.flops import Flops, forward_flops, problem_flops, row_flops
 from sweep.grading import GRADERS
 from sweep.problems import Problem, dataset_grader
 from sweep.prompting import prompt_problems
@@ -115,13 +115,13 @@ def solve(
     answers = [extract_answer(s.completion) for s in samples]
     keys = [g.key for g in GRADERS[grader](answers, [""] * len(samples))]
     winner = _vote(choice.method, keys, scores)
-    policy, reward = _flops(samples, output.trees, choice.model_params, reward_params, reward_tokens)
+    cost = _flops(samples, choice.model_params, reward_params, reward_tokens)
     return Solution(
         answer=answers[winner] if winner is not None else None,
         choice=choice,
         samples=len(samples),
-        policy_flops=policy,
-        reward_flops=reward,
+        policy_flops=cost.policy,
+        reward_flops=cost.reward,
     )
 
 
@@ -170,18 +170,25 @@ def _vote(method: str, keys: list[str | None], scores: list[dict[str, float | No
     return first[best]
 
 
-def _flops(
-    samples: list[RawSample],
-    trees: list[Any],
-    params: int,
-    reward_params: int,
-    reward_tokens: int,
-) -> tuple[float, float]:
-    """Policy and reward-model FLOPs this answer cost."""
-    if trees:  # tree search: every node, every context, every reward read
-        nodes = [n for t in trees for n in t.nodes]
-        policy = forward_flops(params, sum(n.tokens + n.context_tokens for n in nodes))
-        return policy, forward_flops(reward_params, sum(n.reward_tokens for n in nodes))
-    prompt = max((s.prompt_tokens for s in samples), default=0)
-    policy = forward_flops(params, prompt + sum(s.completion_tokens for s in samples))
-    return policy, forward_flops(reward_params, reward_tokens)
+def _flops(samples: list[RawSample], params: int, reward_params: int, reward_tokens: float) -> Flops:
+    """What this answer cost, by the FLOPs rule (``sweep/flops.py``) on the rows the sweep writes
+    for these samples: the prompt once, each sample's completion and re-encoded context (a tree
+    search's leaf: its share of the tree, ``SampleCost``), and the reward model's reads (a tree
+    search's leaf shares, plus ``reward_tokens`` scored now for a method that reads scores)."""
+
+    def tokens(s: RawSample, kind: str) -> float:
+        if s.cost is not None:  # tree search: the root prompt, and the leaf's share of its tree
+            return float(getattr(s.cost, kind))
+        return 0.0 if kind in ("context_tokens", "reward_tokens") else float(getattr(s, kind))
+
+    rows = [
+        row_flops(
+            completion_flops=forward_flops(params, tokens(s, "completion_tokens")),
+            context_flops=forward_flops(params, tokens(s, "context_tokens")),
+            reward_flops=forward_flops(reward_params, tokens(s, "reward_tokens")),
+        )
+        for s in samples
+    ]
+    prompt = max((tokens(s, "prompt_tokens") for s in samples), default=0.0)
+    cost = problem_flops(prompt_flops=forward_flops(params, prompt), rows=rows)
+    return Flops(policy=cost.policy, reward=cost.reward + forward_flops(reward_params, reward_tokens))

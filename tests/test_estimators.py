@@ -1,5 +1,6 @@
 """analysis/estimators.py on real Parquet through real DuckDB, checked against answers enumerated
-over every n-subset of small planted problems (and pass@n against its closed form)."""
+over every n-subset of small planted problems (pass@n against its closed form, intervals against
+scipy's bootstrap, costs against the FLOPs rule). Coverage on synthetic sweeps: test_coverage.py."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
-from analysis.estimators import COLUMNS, compute_accuracy, grid_of
+from analysis.estimators import COLUMNS, PROBLEM_DTYPES, compute_accuracy, compute_problem_estimates, grid_of
 from analysis.subsets import SCORES, position_levels
 from analysis.views import connect
 from sweep.schema import SAMPLES
@@ -45,11 +47,15 @@ def row(
     model: str = "m",
     strategy: str = "s",
     dataset: str = "d",
+    context_tokens: float = 0.0,
+    budget: int | None = None,
 ) -> Sample:
     scores = scores or {}
     return {
         "run_id": "run",
         "shard_id": f"{model}-{strategy}",
+        "config_id": f"{model}-{strategy}",
+        "settings": "{}",
         "model": model,
         "model_params": PARAMS,
         "strategy": strategy,
@@ -69,12 +75,15 @@ def row(
         "cumulative_logprob": None,
         "prompt_flops": 2.0 * PARAMS * prompt_tokens,
         "completion_flops": 2.0 * PARAMS * tokens,
+        "context_flops": 2.0 * PARAMS * context_tokens,
         "latency_s": 1.0,
         "error": None,
         "reward_model": "prm" if scores else None,
         "step_scores": None,
         **{f"score_{s}": scores.get(s) for s in SCORES},
         "reward_flops": 2.0 * REWARD_PARAMS * tokens if scores else 0.0,
+        "budget": budget,
+        "node_id": index if budget is not None else None,
     }
 
 
@@ -332,27 +341,101 @@ def test_cost_columns(estimates: pd.DataFrame) -> None:
             assert r["tokens_per_problem"] == pytest.approx(np.mean(tokens)), (method, n)
             assert r["policy_flops_per_problem"] == pytest.approx(np.mean(policy)), (method, n)
             assert r["reward_flops_per_problem"] == pytest.approx(np.mean(reward)), (method, n)
-            assert r["flops_per_problem"] == pytest.approx(np.mean(policy)), (method, n)
+            # Counted by default.
+            assert r["flops_per_problem"] == pytest.approx(np.mean(policy) + np.mean(reward)), (method, n)
 
 
-def test_include_reward_flops(output: Path, estimates: pd.DataFrame) -> None:
-    with_reward = accuracy(output, resamples=3000, seed=0, include_reward_flops=True)
-    expected = estimates["policy_flops_per_problem"] + estimates["reward_flops_per_problem"]
-    assert with_reward["flops_per_problem"].to_numpy() == pytest.approx(expected.to_numpy())
-    assert (with_reward["reward_flops_per_problem"] > 0).sum() == 8 * 4  # 8 scored methods × 4 n
-    unchanged = [c for c in COLUMNS if c != "flops_per_problem"]
-    pd.testing.assert_frame_equal(with_reward[unchanged], estimates[unchanged])
+def test_include_reward_flops_false_leaves_them_out(output: Path, estimates: pd.DataFrame) -> None:
+    policy_only = accuracy(output, resamples=3000, seed=0, include_reward_flops=False)
+    assert policy_only["flops_per_problem"].to_numpy() == pytest.approx(
+        estimates["policy_flops_per_problem"].to_numpy()
+    )
+    assert (policy_only["reward_flops_per_problem"] > 0).sum() == 8 * 4  # 8 scored methods × 4 n
+    unchanged = [c for c in COLUMNS if c not in ("flops_per_problem", "accuracy_replicates")]
+    pd.testing.assert_frame_equal(policy_only[unchanged], estimates[unchanged])
 
 
-def test_confidence_interval(estimates: pd.DataFrame) -> None:
-    # pass@n per problem at n = N is 0 or 1: the interval is the normal one over problems.
+def test_tree_search_cost_follows_the_flops_rule(tmp_path: Path) -> None:
+    """A tree's leaves carry the root prompt (charged once) and equal shares of the search's
+    completion, re-encoded context and reward FLOPs; every method pays the whole search."""
+    leaves = {"p0": ["a", "a", "b", None], "p1": ["b", "b", "b", "a"]}
+    rows = [
+        row(problem_id=pid, index=i, key=key, answer="a", scores={"last": 0.5}, tokens=30,
+            prompt_tokens=prompt_tokens_of(pid), context_tokens=12.5, strategy="rebase", budget=4)
+        for pid, keys in leaves.items()
+        for i, key in enumerate(keys)
+    ]  # fmt: skip
+    write(tmp_path / "out", rows)
+    table = accuracy(tmp_path / "out", resamples=5)
+    assert set(table["n"]) == {4} and set(table["method"]) == {"majority_vote", "pass_at_n",
+                                                                "weighted_vote_last", "best_of_n_last"}
+    for r in table.itertuples():
+        prompt = np.mean([prompt_tokens_of(p) for p in leaves])
+        assert r.policy_flops_per_problem == pytest.approx(2.0 * PARAMS * (prompt + 4 * (30 + 12.5)))
+        assert r.reward_flops_per_problem == pytest.approx(4 * 2.0 * REWARD_PARAMS * 30)
+        assert r.flops_per_problem == pytest.approx(r.policy_flops_per_problem + r.reward_flops_per_problem)
+        assert r.tokens_per_problem == pytest.approx(4 * 30)
+    majority = table.set_index("method").loc["majority_vote", "accuracy"]
+    assert majority == 0.5  # p0: a 2 : b 1, right; p1: b, wrong
+
+
+def test_problem_estimates_average_to_the_curves(output: Path, estimates: pd.DataFrame) -> None:
+    per_problem = compute_problem_estimates(connect(str(output)), resamples=3000, seed=0)
+    assert list(per_problem.columns) == list(PROBLEM_DTYPES)
+    keys = ["model", "dataset", "strategy", "method", "n"]
+    assert not per_problem.duplicated([*keys, "problem_id"]).any()
+    means = per_problem.groupby(keys)[["estimate", "policy_flops", "reward_flops", "flops"]].mean()
+    counts = per_problem.groupby(keys).size()
+    curves = estimates.set_index(keys)
+    assert means["estimate"].to_numpy() == pytest.approx(curves["accuracy"].to_numpy(), abs=1e-12)
+    assert means["flops"].to_numpy() == pytest.approx(curves["flops_per_problem"].to_numpy())
+    assert (counts.to_numpy() == curves["problems"].to_numpy()).all()
+
+
+def test_confidence_interval_is_a_bootstrap_over_problems(output: Path, estimates: pd.DataFrame) -> None:
+    # pass@n at n = N is 0 or 1 per problem: the interval is a bootstrap of a proportion.
     got = curve(estimates, "pass_at_n").loc[N]
-    per_problem = [float(any(k == a for k in keys)) for a, keys, _ in PLANTED.values()]
-    half = 1.96 * np.std(per_problem, ddof=1) / np.sqrt(len(per_problem))
-    assert got["ci_low"] == pytest.approx(max(np.mean(per_problem) - half, 0.0))
-    assert got["ci_high"] == pytest.approx(min(np.mean(per_problem) + half, 1.0))
-    assert (estimates["ci_low"] <= estimates["accuracy"]).all()
-    assert (estimates["accuracy"] <= estimates["ci_high"]).all()
+    per_problem = np.array([float(any(k == a for k in keys)) for a, keys, _ in PLANTED.values()])
+    reference = stats.bootstrap((per_problem,), np.mean, method="percentile", n_resamples=20_000,
+                                random_state=np.random.default_rng(1)).confidence_interval
+    step = 1 / len(per_problem)  # the replicate means lie on this grid
+    assert got["ci_low"] == pytest.approx(reference.low, abs=step)
+    assert got["ci_high"] == pytest.approx(reference.high, abs=step)
+    reps = got["accuracy_replicates"]
+    assert len(reps) == 1000 and np.mean(reps) == pytest.approx(got["accuracy"], abs=0.02)
+    assert np.allclose(reps * len(per_problem), np.round(reps * len(per_problem)))  # on the grid
+    known = estimates.dropna(subset=["ci_low"])
+    assert len(known) == len(estimates) - 2  # "plain" at n = 4 (pass@n, majority vote): one problem
+    assert (known["ci_low"] <= known["accuracy"]).all() and (known["accuracy"] <= known["ci_high"]).all()
+    assert (known["ci_low"] >= 0).all() and (known["ci_high"] <= 1).all()
+    # One problem left at n = 4 of "plain": nothing to resample, no interval.
+    plain = curve(estimates, "pass_at_n", "plain").loc[4]
+    assert plain["problems"] == 1 and np.isnan(plain["ci_low"]) and np.isnan(plain["ci_high"])
+
+
+def same_replicates(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(a["accuracy_replicates"], b["accuracy_replicates"]))
+
+
+def test_replicates_are_paired_within_a_dataset(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    problems = {f"p{i}": ("a", [rng.choice("ab") for _ in range(4)], [0.5] * 4) for i in range(30)}
+    rows = [
+        r
+        for strategy, dataset in (("s1", "d"), ("s2", "d"), ("s1", "e"))
+        for r in planted_rows(problems, strategy=strategy, dataset=dataset)  # type: ignore[arg-type]
+    ]
+    write(tmp_path / "out", rows)
+    table = accuracy(tmp_path / "out", resamples=1, n_values=[4], bootstrap=200)
+    pass_at = table[table["method"] == "pass_at_n"]
+    reps = {(r.dataset, r.strategy): r.accuracy_replicates for r in pass_at.itertuples()}
+    # Same problems, same answers: one draw of problems gives the same replicate accuracies.
+    assert np.array_equal(reps[("d", "s1")], reps[("d", "s2")])
+    assert not np.array_equal(reps[("d", "s1")], reps[("e", "s1")])  # another dataset, another draw
+    again = accuracy(tmp_path / "out", resamples=1, n_values=[4], bootstrap=200)
+    assert same_replicates(table, again)
+    none = accuracy(tmp_path / "out", resamples=1, n_values=[4], bootstrap=0)
+    assert none["ci_low"].isna().all() and none["accuracy"].equals(table["accuracy"])
 
 
 def many_problems(root: Path) -> None:
@@ -367,7 +450,10 @@ def many_problems(root: Path) -> None:
 def test_same_seed_same_result(tmp_path: Path) -> None:
     many_problems(tmp_path / "out")
     first = accuracy(tmp_path / "out", resamples=20, seed=5)
-    pd.testing.assert_frame_equal(first, accuracy(tmp_path / "out", resamples=20, seed=5), check_exact=True)
+    second = accuracy(tmp_path / "out", resamples=20, seed=5)
+    scalars = [c for c in COLUMNS if c != "accuracy_replicates"]
+    pd.testing.assert_frame_equal(first[scalars], second[scalars], check_exact=True)
+    assert same_replicates(first, second)
 
 
 def test_other_seed_other_draw_within_ci(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""analysis/fits.py: each fit recovers parameters planted in synthetic data, and never raises."""
+"""analysis/fits.py: each fit recovers parameters planted in synthetic data, its intervals are the
+refits on the table's bootstrap replicates, and it never raises. Coverage: test_coverage.py."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import optimize
 
 from analysis.fits import (
+    NO_REPLICATES,
     PAPER_ALPHA,
     PAPER_BETA,
     compute_budget_winners,
@@ -17,9 +19,11 @@ from analysis.fits import (
     fit_log_flops,
     fit_power_law,
     fit_saturation,
+    fit_saturation_columns,
     saturation_curve,
+    winning_points,
 )
-from synthetic_accuracy import COLUMNS, make_accuracy_table
+from synthetic_accuracy import COLUMNS, add_problem_bootstrap, make_accuracy_table
 
 NS = np.array([1, 2, 4, 8, 16, 32, 64, 128, 256])
 
@@ -34,7 +38,12 @@ def curve_table(n: np.ndarray, acc: np.ndarray, *, model: str = "m", method: str
         "n": n, "accuracy": acc, "ci_low": acc, "ci_high": acc, "problems": 100,
         "tokens_per_problem": 100.0 * n, "policy_flops_per_problem": flops,
         "reward_flops_per_problem": 0.0, "flops_per_problem": flops,
-    })[COLUMNS]
+    })[COLUMNS[:-1]]  # no replicates
+
+
+def stacked(table: pd.DataFrame) -> np.ndarray:
+    """(row, replicate) accuracies of a table's replicate column."""
+    return np.stack(table["accuracy_replicates"].to_list())
 
 
 # --- saturation -------------------------------------------------------------------------------
@@ -46,14 +55,39 @@ def test_saturation_recovers_planted_parameters_with_noise(a: float, b: float, c
     n = np.unique(np.concatenate([NS, [3, 6, 12, 24, 48, 96]]))
     acc = saturation_curve(n, a, b, c) + rng.normal(0, 0.003, len(n))
     (fit,) = fit_saturation(curve_table(n, acc)).itertuples()
-    assert fit.status == "ok", fit.reason
+    assert fit.status == "warning" and fit.reason == NO_REPLICATES and np.isnan(fit.a_low)
     assert fit.a == pytest.approx(a, abs=0.01)
     assert fit.c == pytest.approx(c, rel=0.25)
-    assert fit.a_low <= a <= fit.a_high
-    assert fit.c_low <= c <= fit.c_high
-    assert fit.a_low < fit.a < fit.a_high and fit.a_se > 0
     assert fit.r2 > 0.95
-    assert (fit.points, fit.n_min, fit.n_max) == (len(n), 1, 256)
+    assert (fit.points, fit.n_min, fit.n_max, fit.bootstrap) == (len(n), 1, 256, 0)
+    # The same point estimate as scipy's curve_fit from our answer, to its own tolerance.
+    params, _ = optimize.curve_fit(saturation_curve, n, acc, p0=[fit.a, fit.b, fit.c],
+                                   bounds=([0, 0, 1e-12], [1, np.inf, np.inf]))
+    assert (fit.a, fit.b, fit.c) == pytest.approx(tuple(params), rel=1e-5)
+
+
+def test_saturation_intervals_are_refits_on_the_replicates() -> None:
+    n = NS.astype(float)
+    table = add_problem_bootstrap(curve_table(n, saturation_curve(n, 0.6, 0.3, 0.2)), problems=2000,
+                                  replicates=300, seed=4)
+    (fit,) = fit_saturation(table).itertuples()
+    assert fit.status == "ok", fit.reason
+    reps = stacked(table)  # (point, replicate)
+    refits = np.array([optimize.curve_fit(saturation_curve, n, reps[:, r], p0=[fit.a, fit.b, fit.c],
+                                          bounds=([0, 0, 1e-12], [1, np.inf, np.inf]))[0]
+                       for r in range(reps.shape[1])])  # (replicate, parameter), by scipy
+    for i, name in enumerate("abc"):
+        low, high = np.quantile(refits[:, i], [0.025, 0.975])
+        assert getattr(fit, f"{name}_low") == pytest.approx(low, rel=1e-4), name
+        assert getattr(fit, f"{name}_high") == pytest.approx(high, rel=1e-4), name
+        assert getattr(fit, f"{name}_se") == pytest.approx(np.std(refits[:, i], ddof=1), rel=1e-4), name
+    assert fit.a_low <= 0.6 <= fit.a_high and fit.c_low <= 0.2 <= fit.c_high
+    assert fit.bootstrap == 300
+    # Four times the problems: about half the width.
+    more = add_problem_bootstrap(curve_table(n, saturation_curve(n, 0.6, 0.3, 0.2)), problems=8000,
+                                 replicates=300, seed=4)
+    (tight,) = fit_saturation(more).itertuples()
+    assert (tight.a_high - tight.a_low) / (fit.a_high - fit.a_low) == pytest.approx(0.5, abs=0.15)
 
 
 @settings(max_examples=40, deadline=None)
@@ -94,18 +128,22 @@ def test_saturation_too_few_points_is_a_failed_row() -> None:
     assert np.isnan([fit.a, fit.b, fit.c, fit.a_se, fit.r2]).all()
 
 
-def test_saturation_exactly_three_points_has_no_standard_errors() -> None:
+def test_saturation_exactly_three_points_interpolates() -> None:
     n = np.array([1, 4, 16])
     (fit,) = fit_saturation(curve_table(n, saturation_curve(n, 0.5, 0.3, 0.3))).itertuples()
-    assert fit.status == "warning" and "no standard errors" in fit.reason
+    assert fit.status == "warning" and "interpolates" in fit.reason
     assert fit.a == pytest.approx(0.5, abs=1e-3)
-    assert np.isnan(fit.a_se) and np.isnan(fit.a_low)
+    assert np.isnan(fit.a_se) and np.isnan(fit.a_low)  # no replicates
 
 
 def test_saturation_flat_curve_has_limit_but_no_rate() -> None:
     (fit,) = fit_saturation(curve_table(NS, np.full(len(NS), 0.4))).itertuples()
     assert fit.status == "warning" and "flat" in fit.reason
     assert (fit.a, fit.b) == (0.4, 0.0) and np.isnan(fit.c)
+    # Flat replicates too: a limit for each, no rate.
+    flat = add_problem_bootstrap(curve_table(NS, np.full(len(NS), 0.4)), problems=300, replicates=100, seed=1)
+    (fit,) = fit_saturation(flat).itertuples()
+    assert fit.a_low < fit.a < fit.a_high and fit.bootstrap == 100 and np.isnan(fit.c_low)
 
 
 def test_saturation_ignores_missing_accuracy() -> None:
@@ -133,29 +171,51 @@ def test_saturation_never_raises(acc: list[float]) -> None:
 def test_saturation_on_a_realistic_table() -> None:
     fits = fit_saturation(make_accuracy_table())
     curves = fits[fits["method"] != "greedy"]
-    assert (curves["status"] == "ok").all()
+    assert (curves["status"] == "ok").all(), curves["reason"].unique()
+    assert (curves["a_low"] <= curves["a"]).all() and (curves["a"] <= curves["a_high"]).all()
     assert (fits.loc[fits["method"] == "greedy", "status"] == "failed").all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(a=st.floats(0.05, 1.0), b=st.floats(0.0, 0.5), c=st.floats(0.01, 2.0), noise=st.integers(0, 2**31))
+def test_vectorised_fit_is_least_squares(a: float, b: float, c: float, noise: int) -> None:
+    """No bounded (a, b, c) has a smaller residual than the vectorised fit's (curve_fit polishing
+    from it finds no better point), on noisy curves."""
+    n = NS.astype(float)
+    acc = np.clip(saturation_curve(n, a, b, c) + np.random.default_rng(noise).normal(0, 0.02, len(n)), 0, 1)
+    (fa,), (fb,), (fc,), (sse,) = fit_saturation_columns(n, acc[:, None])
+    assert 0 <= fa <= 1 and fb >= 0 and fc > 0
+    assert sse == pytest.approx(np.sum((acc - saturation_curve(n, fa, fb, fc)) ** 2))
+    try:
+        params, _ = optimize.curve_fit(saturation_curve, n, acc, p0=[fa, max(fb, 1e-9), fc],
+                                       bounds=([0, 0, 1e-12], [1, np.inf, np.inf]))
+    except RuntimeError:
+        return
+    assert sse <= np.sum((acc - saturation_curve(n, *params)) ** 2) * (1 + 1e-6) + 1e-15
 
 
 # --- accuracy vs log10 FLOPs --------------------------------------------------------------------
 
 
-def test_log_flops_recovers_planted_line_with_t_intervals() -> None:
+def test_log_flops_recovers_planted_line_with_bootstrap_intervals() -> None:
     rng = np.random.default_rng(2)
     flops = np.geomspace(1e11, 1e15, 12)
     acc = 0.08 * np.log10(flops) - 0.7 + rng.normal(0, 0.01, len(flops))
-    (fit,) = fit_log_flops(curve_table(np.arange(1, 13), acc, flops=flops)).itertuples()
+    table = add_problem_bootstrap(curve_table(np.arange(1, 13), acc, flops=flops), problems=3000,
+                                  replicates=400, seed=3)
+    (fit,) = fit_log_flops(table).itertuples()
     assert fit.status == "ok"
     assert fit.slope == pytest.approx(0.08, abs=0.01)
     assert fit.slope_low <= 0.08 <= fit.slope_high
-    assert fit.intercept_low <= -0.7 <= fit.intercept_high
-    # The textbook standard error of the slope, by hand.
+    # The bootstrap by hand: one least-squares line per replicate.
     x = np.log10(flops)
-    residuals = acc - (fit.slope * x + fit.intercept)
-    se = np.sqrt(np.sum(residuals**2) / (len(x) - 2) / np.sum((x - x.mean()) ** 2))
-    assert fit.slope_se == pytest.approx(se, rel=1e-9)
-    assert fit.slope_high - fit.slope == pytest.approx(stats.t.ppf(0.975, len(x) - 2) * se, rel=1e-9)
+    lines = np.array([np.polyfit(x, r, 1) for r in stacked(table).T])  # (replicate, [slope, intercept])
+    assert fit.slope_se == pytest.approx(np.std(lines[:, 0], ddof=1), rel=1e-6)
+    assert (fit.slope_low, fit.slope_high) == pytest.approx(tuple(np.quantile(lines[:, 0], [0.025, 0.975])))
+    assert (fit.intercept_low, fit.intercept_high) == pytest.approx(
+        tuple(np.quantile(lines[:, 1], [0.025, 0.975])))
     assert (fit.log10_flops_min, fit.log10_flops_max) == pytest.approx((11, 15))
+    assert fit.bootstrap == 400
 
 
 def test_log_flops_degenerate_groups() -> None:
@@ -164,7 +224,7 @@ def test_log_flops_degenerate_groups() -> None:
     assert fit.status == "failed" and np.isnan(fit.slope)
     two = curve_table(np.array([1, 2]), np.array([0.3, 0.4]))
     (fit,) = fit_log_flops(two).itertuples()
-    assert fit.status == "warning" and np.isnan(fit.slope_se)
+    assert fit.status == "warning" and np.isnan(fit.slope_se) and "interpolates" in fit.reason
     assert fit.slope == pytest.approx(0.1 / np.log10(2))
 
 
@@ -250,10 +310,15 @@ def test_compute_optimal_recovers_planted_power_law_end_to_end() -> None:
     table, budgets = planted_compute_optimal_table(PAPER_ALPHA, PAPER_BETA)
     result = fit_compute_optimal(table, budgets=budgets)
     (fit,) = result.fits.itertuples()
-    assert fit.status == "ok" and fit.model_sizes == 5
+    assert fit.status == "warning" and fit.reason == NO_REPLICATES and fit.model_sizes == 5
     assert fit.alpha == pytest.approx(PAPER_ALPHA, abs=0.01)
     assert fit.beta == pytest.approx(PAPER_BETA, abs=0.1)
-    assert fit.alpha_low <= PAPER_ALPHA <= fit.alpha_high
+    assert np.isnan(fit.alpha_low) and fit.bootstrap == 0
+    # Replicates equal to the point estimates: every refit is the same line.
+    exact = table.assign(accuracy_replicates=[np.full(3, a) for a in table["accuracy"]])
+    (same,) = fit_compute_optimal(exact, budgets=budgets).fits.itertuples()
+    assert same.status == "ok" and same.bootstrap == 3
+    assert same.alpha_low == same.alpha == same.alpha_high and same.beta_low == same.beta == same.beta_high
     # Each model wins one contiguous run of budgets, smallest first.
     order = result.winners.sort_values("budget")["model"]
     assert order.drop_duplicates().tolist() == ["m0", "m1", "m2", "m3", "m4"]
@@ -277,3 +342,50 @@ def test_compute_optimal_default_grid_spans_observed_flops_per_dataset() -> None
         assert rows["budget"].min() == pytest.approx(flops.min())
         assert rows["budget"].max() == pytest.approx(flops.max())
     assert "pass_at_n" not in set(result.winners["method"])
+
+
+def brute_force_winner(points: pd.DataFrame, budget: float) -> int:
+    """The winner's row number, by the rule: most accurate within budget, then cheaper, then smaller."""
+    fits = [i for i in range(len(points)) if points["flops_per_problem"].iloc[i] <= budget]
+    if not fits:
+        return -1
+    return min(fits, key=lambda i: (-points["accuracy"].iloc[i], points["flops_per_problem"].iloc[i],
+                                    points["model_params"].iloc[i], points["model"].iloc[i]))
+
+
+# Small integer grids make ties in accuracy and in FLOPs common.
+point_rows = st.lists(st.tuples(st.sampled_from([("m0", 10**8), ("m1", 10**9), ("m2", 10**10)]),
+                                st.integers(1, 6), st.integers(0, 4)), min_size=1, max_size=14)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=point_rows, budgets=st.lists(st.integers(0, 7), min_size=1, max_size=6))
+def test_winning_points_match_brute_force(
+    rows: list[tuple[tuple[str, int], int, int]], budgets: list[int]
+) -> None:
+    points = pd.DataFrame({
+        "model": [m for (m, _), _, _ in rows], "model_params": [p for (_, p), _, _ in rows],
+        "flops_per_problem": [float(f) for _, f, _ in rows], "accuracy": [a / 4 for _, _, a in rows],
+    })  # fmt: skip
+    grid = np.sort(np.asarray(budgets, dtype=float))
+    got = winning_points(points, points["accuracy"].to_numpy()[:, None], grid)[:, 0]
+    expected = [brute_force_winner(points, b) for b in grid]
+    # Equal winners up to exact duplicates (same model, FLOPs and accuracy are interchangeable).
+    key = points[["model", "flops_per_problem", "accuracy"]].to_numpy()
+    def named(index: list[int]) -> list[tuple | None]:
+        return [tuple(key[i]) if i >= 0 else None for i in index]
+
+    assert named(list(got)) == named(expected)
+
+
+def test_replicate_winners_are_the_winners_of_each_replicate_table() -> None:
+    table = make_accuracy_table(models={"a": 10**8, "b": 4 * 10**8, "c": 16 * 10**8}, replicates=50, seed=3)
+    table = table[table["strategy"] == "sampling"]
+    points = table[table["method"] != "pass_at_n"]
+    reps = stacked(points)  # (point, replicate)
+    grid = np.geomspace(points["flops_per_problem"].min(), points["flops_per_problem"].max(), 32)
+    index = winning_points(points, reps, grid)  # (budget, replicate)
+    for r in range(0, 50, 7):
+        replicate = points.assign(accuracy=reps[:, r])
+        winners = compute_budget_winners(replicate, budgets=grid)
+        assert winners["model"].tolist() == points["model"].to_numpy()[index[:, r]].tolist(), r

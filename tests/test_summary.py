@@ -12,11 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from analysis.estimators import create_flops_macros
 from analysis.views import connect, query
 from sweep.schema import SAMPLES
 from sweep.storage import ResultsStore
 
 PARAMS = 1000  # model parameters: completion_flops = 2 * PARAMS * tokens
+REWARD_PARAMS = 300  # reward model parameters
 
 
 def sample(
@@ -33,10 +35,15 @@ def sample(
     model: str = "m",
     strategy: str = "s",
     dataset: str = "d",
+    context_tokens: float = 0.0,
+    reward_tokens: float = 0.0,
+    budget: int | None = None,
 ) -> dict[str, Any]:
     return {
         "run_id": "run",
         "shard_id": shard_id,
+        "config_id": shard_id,
+        "settings": "{}",
         "model": model,
         "model_params": PARAMS,
         "strategy": strategy,
@@ -56,9 +63,12 @@ def sample(
         "cumulative_logprob": None,
         "prompt_flops": 2.0 * PARAMS * prompt_tokens,
         "completion_flops": 2.0 * PARAMS * tokens,
+        "context_flops": 2.0 * PARAMS * context_tokens,
         "latency_s": latency,
         "error": error,
-        "reward_flops": 0.0,
+        "reward_flops": 2.0 * REWARD_PARAMS * reward_tokens,
+        "budget": budget,
+        "node_id": index if budget is not None else None,
     }
 
 
@@ -143,6 +153,7 @@ def output(tmp_path: Path) -> Path:
 
 def run_summary(output: Path, shard_ids: list[str], grid: list[tuple[str, str, int]]) -> pa.Table:
     con = connect(str(output))
+    create_flops_macros(con)
     params = {
         "shard_ids": shard_ids,
         "strategies": [g[0] for g in grid],
@@ -175,11 +186,32 @@ def test_tokens_flops_latency_errors(output: Path) -> None:
         latency = [max(latency_of(pid, i) for i in range(n)) for pid in VOTES]
         assert row["tokens_per_problem"] == pytest.approx(sum(tokens) / 4), n
         assert row["flops_per_problem"] == pytest.approx(sum(flops) / 4), n
+        assert row["policy_flops_per_problem"] == row["flops_per_problem"], n  # no reward model
         assert row["latency_s"] == pytest.approx(sum(latency) / 4), n
         assert row["errors"] == (1 if n == 4 else 0), n
     greedy = rows[("g", "greedy", 1)]
     assert greedy["tokens_per_problem"] == pytest.approx(5)
     assert greedy["flops_per_problem"] == pytest.approx(2.0 * PARAMS * (50 + 5))
+
+
+def test_tree_search_flops_follow_the_rule(tmp_path: Path) -> None:
+    """A search's leaves: the root prompt once, plus their shares of completion, re-encoded
+    context and reward FLOPs; its reward FLOPs count, since the search read the scores."""
+    root = tmp_path / "out"
+    rows = [
+        sample(shard_id="t", problem_id=pid, index=i, key="1", answer="1", tokens=20, prompt_tokens=70,
+               context_tokens=7.5, reward_tokens=30.0, budget=4, strategy="rebase")
+        for pid in ("p1", "p2")
+        for i in range(4)
+    ]  # fmt: skip
+    write_shard(root, rows, shard_id="t", strategy="rebase")
+    (row,) = run_summary(root, ["t"], [("rebase", "majority_vote", 4)]).to_pylist()
+    policy = 2.0 * PARAMS * (70 + 4 * (20 + 7.5))
+    reward = 2.0 * REWARD_PARAMS * 4 * 30.0
+    assert row["policy_flops_per_problem"] == pytest.approx(policy)
+    assert row["reward_flops_per_problem"] == pytest.approx(reward)
+    assert row["flops_per_problem"] == pytest.approx(policy + reward)
+    assert row["tokens_per_problem"] == pytest.approx(4 * 20)
 
 
 def test_shards_not_listed_are_ignored(output: Path) -> None:

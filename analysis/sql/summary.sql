@@ -1,7 +1,10 @@
 -- Accuracy, tokens, FLOPs and latency per (model, strategy, dataset, n) for the launcher's table.
 -- Majority voting at n uses each problem's first n samples (samples are i.i.d., so these are
 -- an unbiased n-subset); unanswered samples do not vote; ties go to the answer seen first.
--- FLOPs per problem: the prompt is encoded once per request, plus every completion token.
+-- FLOPs per problem by the FLOPs rule (flops.sql, sweep/flops.py; the connection needs its
+-- macros): the prompt once, plus every picked row's completion and re-encoded context FLOPs;
+-- reward FLOPs where the method needs the reward model: majority vote reads no scores, so only
+-- a tree search's (its search read them). flops_per_problem counts both, as the estimators do.
 -- Tree search: n is the budget; its leaves vote, and carry shares that sum to the search's cost.
 -- $shard_ids: shards of the current grid; $strategies/$methods/$ns: the evaluated grid, zipped.
 WITH s AS (
@@ -32,7 +35,9 @@ per_problem AS (
     SELECT model, strategy, method, dataset, problem_id, n,
            CASE WHEN any_value(budget) IS NULL THEN sum(completion_tokens)
                 ELSE sum(completion_flops) / (2.0 * max(model_params)) END AS tokens,
-           max(prompt_flops) + sum(completion_flops) AS flops,
+           problem_policy_flops(prompt_flops, completion_flops, context_flops) AS policy_flops,
+           CASE WHEN any_value(budget) IS NULL THEN 0.0
+                ELSE sum(row_reward_flops(reward_flops)) END AS reward_flops,
            max(latency_s) AS latency_s,
            count(error) AS errors
     FROM picked
@@ -42,7 +47,9 @@ SELECT p.model, p.strategy, p.method, p.dataset, p.n,
        count(*) AS problems,
        avg(coalesce(w.correct, false)::INTEGER) AS accuracy,
        avg(p.tokens) AS tokens_per_problem,
-       avg(p.flops) AS flops_per_problem,
+       avg(p.policy_flops) AS policy_flops_per_problem,
+       avg(p.reward_flops) AS reward_flops_per_problem,
+       total_flops(avg(p.policy_flops), avg(p.reward_flops), true) AS flops_per_problem,
        avg(p.latency_s) AS latency_s,
        sum(p.errors) AS errors
 FROM per_problem p
