@@ -3,8 +3,12 @@
 Each problem is first built as a structured ``ArithmeticItem`` (a start value and a chain
 of integer operations), then rendered to a question and a worked solution from a few
 natural-language themes. Difficulty level L (1..5) means L operations on larger numbers,
-with multiplication from level 3 and exact division from level 4. All intermediate values
-stay positive integers.
+with multiplication from level 3 and exact division from level 4. Level 0 sits below them:
+one addition of two one-digit amounts. It is the level where a 135M model's samples are
+right a third to two thirds of the time and its wrong samples disagree, so majority voting
+and pass@n visibly grow with n (the demo task, BENCHMARKS.md). At level 1 its errors are
+systematic (it adds where it should subtract, every sample alike) and voting helps little.
+All intermediate values stay positive integers.
 
 Determinism: item ``i`` of stream ``s`` under seed ``n`` draws from its own
 ``random.Random(f"{s}:{n}:{i}")`` (string seeds hash with SHA-512, independent of
@@ -37,6 +41,8 @@ class LevelSpec:
 _ALL_OPS: tuple[Op, ...] = ("add", "sub", "mul", "div")
 
 LEVELS: dict[int, LevelSpec] = {
+    # start from 2: the themes' start sentences are plural ("has {n} apples")
+    0: LevelSpec(ops=1, start=(2, 9), operand=(1, 9), factor=(2, 2), kinds=("add",)),
     1: LevelSpec(ops=1, start=(2, 20), operand=(1, 10), factor=(2, 2), kinds=_ALL_OPS[:2]),
     2: LevelSpec(ops=2, start=(5, 50), operand=(1, 30), factor=(2, 2), kinds=_ALL_OPS[:2]),
     3: LevelSpec(ops=3, start=(10, 100), operand=(2, 50), factor=(2, 4), kinds=_ALL_OPS[:3]),
