@@ -19,6 +19,8 @@ problem, sample_index) in the ``samples`` view; ``analysis.views.connect`` scope
 from __future__ import annotations
 
 import itertools
+import logging
+import time
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -63,6 +65,8 @@ PROBLEM_DTYPES = {
     "n": "int64", "problem_id": "str", "estimate": "float64", "tokens": "float64",
     "policy_flops": "float64", "reward_flops": "float64", "flops": "float64",
 }  # fmt: skip
+
+log = logging.getLogger(__name__)
 
 # Samples per block of problems resampled at once: bounds the working set of one thread
 # (~150 bytes a sample) and is the unit of parallel work.
@@ -129,7 +133,12 @@ def compute_accuracy(
         table = con.sql(
             load_sql("estimator_accuracy"), params={"include_reward_flops": include_reward_flops}
         ).df()
+        start = time.perf_counter()
         replicates = _replicates(con, bootstrap=bootstrap, seed=seed)  # (cell, replicate)
+        seconds = time.perf_counter() - start
+        log.debug(
+            "bootstrap: %d replicates in %.2f s", bootstrap, seconds, extra={"bootstrap_seconds": seconds}
+        )
     rows = replicates[table["cell"].to_numpy()]  # (row, replicate)
     low, high = percentile_interval(rows, confidence=confidence)
     few = table["problems"].to_numpy() < 2
