@@ -91,6 +91,60 @@ def choose(accuracy: pd.DataFrame, *, flops_budget: float, dataset: str | None =
     )
 
 
+class QuestionTooLong(ValueError):
+    """A question whose prompt, with what the chosen strategy may generate, exceeds the model's context."""
+
+
+def check_question_fits(
+    question: str, *, choice: Choice, config: SweepConfig, tokenizer: Any, max_model_len: int | None
+) -> int:
+    """The prompt tokens ``question`` costs under ``choice``; raises QuestionTooLong when they, plus
+    the tokens its strategy may generate, exceed ``max_model_len`` (None: unknown, not checked).
+
+    The prompt is the dataset's, rendered as the engine renders it (``render_prompt``) and
+    counted with the model's own tokenizer (loaded without an engine), so a question the engine
+    would refuse, or cut short before its answer, is refused here before any engine is touched.
+    """
+    dataset = next(d for d in config.datasets if d.name == choice.dataset)
+    grader = dataset_grader(dataset)
+    problem = Problem(
+        dataset=dataset.name, problem_id="solve-check", question=question, answer="", grader=grader
+    )
+    (prompted,) = prompt_problems([problem], dataset)
+    tokens = len(tokenizer.encode(render_prompt(tokenizer, prompted.messages, prompted.prompt)))
+    if max_model_len is None:
+        return tokens
+    generated = generation_cap(config, choice)
+    if tokens + generated > max_model_len:
+        raise QuestionTooLong(
+            f"the question's prompt is {tokens} tokens ({dataset.name}'s prompt template included) and "
+            f"{choice.strategy} may generate {generated} more: {tokens + generated} tokens, over "
+            f"{choice.model}'s max_model_len of {max_model_len}; shorten the question by about "
+            f"{tokens + generated - max_model_len} tokens"
+        )
+    return tokens
+
+
+def generation_cap(config: SweepConfig, choice: Choice) -> int:
+    """The most tokens the chosen strategy generates after the prompt: a tree search's path cap,
+    else the sweep's ``generation.max_tokens``."""
+    settings = _settings_for(config, choice)
+    if isinstance(settings, TreeSearchSettings):
+        return settings.max_tokens
+    return config.generation.max_tokens
+
+
+def render_prompt(tokenizer: Any, messages: list[dict[str, str]] | None, prompt: str | None) -> str:
+    """The prompt text the model sees, as the engine actor renders it (``VLLMEngine.render``): the
+    chat template if the tokenizer has one, else plain turns."""
+    if prompt is not None:
+        return prompt
+    assert messages is not None, "a prompted problem carries messages or a prompt"
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return "\n\n".join(m["content"] for m in messages) + "\n\n"
+
+
 def solve(
     question: str,
     *,
