@@ -5,22 +5,43 @@ Requests from every concurrent ``generate`` call join the same running batch (vL
 shards in flight batch together and the engine never waits for a caller that is grading
 or writing files. Measured on 2 CPU cores this loop kept 0.9x+ of a bare ``LLM.generate``,
 where ``AsyncLLM`` in the same actor kept 0.88x (its asyncio front end competes for the
-cores; see BENCHMARKS.md). Per-request failures come back as results with ``error`` set; a
-dead engine raises ``EngineFailure`` so the actor wrapper can die and be restarted.
+cores; see BENCHMARKS.md).
+
+Failures, from the smallest up:
+- a request vLLM refuses (a prompt longer than the context, bad parameters) or that is still
+  running at its deadline (aborted in vLLM) fails alone, at once: ``generate`` returns its
+  result with ``error`` set; the scoring reads raise ``RequestFailed`` for their batch;
+- a step loop that has not resolved a request ``STUCK_AFTER_S`` past its deadline is stuck,
+  and a step that raises means the engine is gone: both raise ``EngineFailure``, so the actor
+  wrapper can die and be restarted.
+
+The loop steps only while a request is running. With nothing running, ``step()`` of a
+multiprocess engine (vLLM's default) waits on its engine core's output queue, which stays
+empty: every later request would wait behind it forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import queue
 import threading
 import time
 import uuid
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass
 from typing import Any
 
-from actors.protocol import Completion, GenerationRequest, GenerationResult
+from actors.protocol import (
+    DEFAULT_REQUEST_TIMEOUT_S,
+    STUCK_AFTER_S,
+    Completion,
+    DeadlineExceeded,
+    GenerationRequest,
+    GenerationResult,
+    RequestFailed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +73,38 @@ class BusyClock:
         return {"busy_s": self.busy, "span_s": span, "steps": float(self.steps), "first": self.first or 0.0}
 
 
-class VLLMEngine:
-    """A vLLM engine with chat-template rendering, a step loop and per-request error capture."""
+@dataclass(frozen=True)
+class _Request:
+    """One request on its way into vLLM, or running there."""
 
-    def __init__(self, *, model: str, engine_kwargs: dict[str, Any], seed: int) -> None:
+    request_id: str
+    prompt: str | dict[str, Any]
+    params: Any  # SamplingParams | PoolingParams
+    future: Future[Any]
+    deadline: float  # time.monotonic()
+    timeout_s: float
+
+
+class VLLMEngine:
+    """A vLLM engine with chat-template rendering, a step loop and per-request error capture.
+
+    Every call takes ``timeout_s``, the deadline of its requests (``request_timeout_s`` when
+    None), counted from the call.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        engine_kwargs: dict[str, Any],
+        seed: int,
+        request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+    ) -> None:
         from vllm import LLM
         from vllm.platforms import current_platform
 
         self._seed = seed
+        self._timeout_s = request_timeout_s
         # The CPU engine crashes on a per-request seed; only its engine-level seed works there.
         self._per_request_seed = not current_platform.is_cpu()
         self._llm = LLM(model=model, seed=seed, **engine_kwargs)
@@ -67,8 +112,9 @@ class VLLMEngine:
         self._tokenizer = self._llm.get_tokenizer()
         self._has_template = bool(getattr(self._tokenizer, "chat_template", None))
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._waiting: dict[str, Future[Any]] = {}
+        self._running: dict[str, _Request] = {}  # admitted to vLLM, not finished; loop thread only
         self._failure: EngineFailure | None = None
+        self._failing = threading.Lock()  # a request is queued before the failure, or refused after it
         self._busy = BusyClock()
         self._thread = threading.Thread(target=self._run_loop, name="vllm-step-loop", daemon=True)
         self._thread.start()
@@ -84,25 +130,34 @@ class VLLMEngine:
             )
         return "\n\n".join(m["content"] for m in request.messages) + "\n\n"
 
-    async def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+    async def generate(
+        self, requests: list[GenerationRequest], *, timeout_s: float | None = None
+    ) -> list[GenerationResult]:
         """Serve a batch; all its requests join the running batch at once, alongside other calls'."""
-        return list(await asyncio.gather(*(self._generate_one(r) for r in requests)))
+        timeout_s = self._timeout(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        return list(await asyncio.gather(*(self._generate_one(r, deadline, timeout_s) for r in requests)))
 
-    async def _generate_one(self, request: GenerationRequest) -> GenerationResult:
+    async def _generate_one(
+        self, request: GenerationRequest, deadline: float, timeout_s: float
+    ) -> GenerationResult:
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
         start = time.perf_counter()
-        prompt = self.render(request)
         seed = request.seed if (self._per_request_seed and request.seed is not None) else self._seed
+        prompt = ""
         try:
+            prompt = self.render(request)
             params = SamplingParams(
                 **request.sampling,
                 seed=request.seed if self._per_request_seed else None,
                 logprobs=0,  # the sampled token's logprob only: gives cumulative_logprob
                 output_kind=RequestOutputKind.FINAL_ONLY,
             )
-            final = await asyncio.wrap_future(self._submit(prompt, params))
+            final = await self._result(self._submit(prompt, params, deadline, timeout_s), deadline)
+            if any(c.finish_reason == "error" for c in final.outputs):
+                raise RequestFailed("the engine ended the request with an error")
         except EngineFailure:
             raise
         except Exception as exc:  # a per-request failure: report it as a row, never drop it
@@ -136,7 +191,7 @@ class VLLMEngine:
         )
 
     async def next_token_logprobs(
-        self, prefixes: list[str], candidates: list[str], *, top_k: int = 20
+        self, prefixes: list[str], candidates: list[str], *, top_k: int = 20, timeout_s: float | None = None
     ) -> list[tuple[int, dict[str, float]]]:
         """For each prefix: its token count and the log-probability of each candidate as the next token.
 
@@ -147,11 +202,16 @@ class VLLMEngine:
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
-        ids = {c: self._tokenizer.encode(c, add_special_tokens=False)[0] for c in candidates}
+        ids = {}
+        for c in candidates:
+            encoded = self._tokenizer.encode(c, add_special_tokens=False)
+            if not encoded:
+                raise RequestFailed(f"candidate {c!r} is no token for this model")
+            ids[c] = encoded[0]
         params = SamplingParams(
             max_tokens=1, temperature=0.0, logprobs=top_k, output_kind=RequestOutputKind.FINAL_ONLY
         )
-        outputs = await asyncio.gather(*(asyncio.wrap_future(self._submit(p, params)) for p in prefixes))
+        outputs = await self._read(prefixes, params, timeout_s)
         results = []
         for output in outputs:
             top = output.outputs[0].logprobs[0]  # token id -> Logprob, for the first generated position
@@ -164,7 +224,7 @@ class VLLMEngine:
         return results
 
     async def completion_logprobs(
-        self, items: list[tuple[str, str]]
+        self, items: list[tuple[str, str]], *, timeout_s: float | None = None
     ) -> list[tuple[int, list[tuple[int, float]]]]:
         """For each (prompt, completion): the tokens read, and each completion token's
         (end offset in the completion, log-probability under this model).
@@ -179,12 +239,7 @@ class VLLMEngine:
             max_tokens=1, temperature=0.0, prompt_logprobs=0, output_kind=RequestOutputKind.FINAL_ONLY
         )
         encoded = [self._tokenizer(p + c, return_offsets_mapping=True) for p, c in items]
-        outputs = await asyncio.gather(
-            *(
-                asyncio.wrap_future(self._submit({"prompt_token_ids": e["input_ids"]}, params))
-                for e in encoded
-            )
-        )
+        outputs = await self._read([{"prompt_token_ids": e["input_ids"]} for e in encoded], params, timeout_s)
         results = []
         for (prompt, _), e, output in zip(items, encoded, outputs, strict=True):
             ids, logprobs = e["input_ids"], output.prompt_logprobs or []
@@ -196,7 +251,9 @@ class VLLMEngine:
             results.append((len(ids), tokens))
         return results
 
-    async def step_rewards(self, texts: list[str], *, step_tag: str) -> list[tuple[int, list[list[float]]]]:
+    async def step_rewards(
+        self, texts: list[str], *, step_tag: str, timeout_s: float | None = None
+    ) -> list[tuple[int, list[list[float]]]]:
         """For each text: its token count and the reward head's class probabilities at each
         ``step_tag`` token, in order (one row per step; row[1] is P(step correct) for a PRM).
 
@@ -213,7 +270,7 @@ class VLLMEngine:
                 f"step tag {step_tag!r} is {len(tag_ids)} tokens for this reward model; it must be one"
             )
         params = PoolingParams(task="token_classify", step_tag_id=tag_ids[0])
-        outputs = await asyncio.gather(*(asyncio.wrap_future(self._submit(t, params)) for t in texts))
+        outputs = await self._read(texts, params, timeout_s)
         # data: (tag occurrence, class) -> probability
         return [(len(o.prompt_token_ids or []), o.outputs.data.tolist()) for o in outputs]
 
@@ -221,19 +278,67 @@ class VLLMEngine:
         """Time spent inside engine steps, and the span from the first step to the last."""
         return self._busy.snapshot()
 
-    def _submit(self, prompt: str | dict[str, Any], params: Any) -> Future[Any]:
-        if self._failure is not None:
-            raise self._failure
+    def _timeout(self, timeout_s: float | None) -> float:
+        timeout_s = self._timeout_s if timeout_s is None else timeout_s
+        if not (isinstance(timeout_s, int | float) and math.isfinite(timeout_s) and timeout_s > 0):
+            raise ValueError(f"timeout_s must be a positive number of seconds, not {timeout_s!r}")
+        return float(timeout_s)
+
+    async def _read(self, prompts: list[Any], params: Any, timeout_s: float | None) -> list[Any]:
+        """One scoring read per prompt, all at once. Their numbers have no error slot, so a
+        read that fails fails the batch, once every read has ended (none is left running)."""
+        timeout_s = self._timeout(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        futures = [self._submit(p, params, deadline, timeout_s) for p in prompts]
+        outcomes = await asyncio.gather(*(self._result(f, deadline) for f in futures), return_exceptions=True)
+        failed = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, BaseException)]
+        for _, outcome in failed:
+            if isinstance(outcome, EngineFailure | asyncio.CancelledError):
+                raise outcome
+        if failed:
+            index, first = failed[0]
+            kind = DeadlineExceeded if isinstance(first, DeadlineExceeded) else RequestFailed
+            raise kind(
+                f"{len(failed)} of {len(prompts)} reads failed; read {index}: {type(first).__name__}: {first}"
+            )
+        return outcomes
+
+    def _submit(
+        self, prompt: str | dict[str, Any], params: Any, deadline: float, timeout_s: float
+    ) -> Future[Any]:
         future: Future[Any] = Future()
-        self._inbox.put((uuid.uuid4().hex, prompt, params, future))
+        with self._failing:
+            if self._failure is not None:
+                raise self._failure
+            self._inbox.put(_Request(uuid.uuid4().hex, prompt, params, future, deadline, timeout_s))
         return future
 
+    async def _result(self, future: Future[Any], deadline: float) -> Any:
+        """A request's output. The loop resolves every request by its deadline; one still open
+        ``STUCK_AFTER_S`` later means the loop is stuck inside vLLM: the engine has failed."""
+        wait = max(deadline - time.monotonic(), 0.0) + STUCK_AFTER_S
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout=wait)
+        except TimeoutError:
+            failure = EngineFailure(
+                f"the step loop resolved no request for {STUCK_AFTER_S:g} s past its deadline"
+            )
+            with self._failing:
+                self._failure = self._failure or failure
+            raise self._failure from None
+
     def _run_loop(self) -> None:
-        """Admit new requests between steps; resolve each request when it finishes."""
+        try:
+            self._serve()
+        except Exception as exc:  # the engine is gone (or this loop has a bug): fail all, now and later
+            self._fail_all(exc)
+
+    def _serve(self) -> None:
+        """Admit new requests between steps, abort those past their deadline or whose caller
+        has gone, resolve each request when it finishes. Step only while one is running."""
         while True:
-            if not self._engine.has_unfinished_requests():
-                if not self._admit(self._inbox.get()):  # idle: block until work arrives
-                    return
+            if not self._running and not self._admit(self._inbox.get()):  # idle: block until work arrives
+                return
             while True:
                 try:
                     item = self._inbox.get_nowait()
@@ -241,46 +346,71 @@ class VLLMEngine:
                     break
                 if not self._admit(item):
                     return
+            self._abort_ended(time.monotonic())
+            if not self._running:
+                continue  # everything admitted was refused or has ended: wait for work, never step idle
             began = time.perf_counter()
-            try:
-                outputs = self._engine.step()
-            except Exception as exc:  # the engine is gone: fail everything, now and later
-                self._fail_all(exc)
-                return
+            outputs = self._engine.step()
             self._busy.add(began, time.perf_counter())
             for output in outputs:
-                if output.finished:
-                    self._waiting.pop(output.request_id).set_result(output)
+                if output.finished and (request := self._running.pop(output.request_id, None)):
+                    _settle(request.future, result=output)
 
     def _admit(self, item: Any) -> bool:
         if item is _STOP:
             return False
-        request_id, prompt, params, future = item
-        try:
-            inputs = prompt if isinstance(prompt, dict) else {"prompt": prompt}
-            self._engine.add_request(request_id, inputs, params)
-        except Exception as exc:  # e.g. a prompt longer than the context: this request only
-            future.set_exception(exc)
+        request: _Request = item
+        if request.future.done():  # its caller has gone already
             return True
-        self._waiting[request_id] = future
+        try:
+            inputs = request.prompt if isinstance(request.prompt, dict) else {"prompt": request.prompt}
+            self._engine.add_request(request.request_id, inputs, request.params)
+        except Exception as exc:  # e.g. a prompt longer than the context: this request only
+            _settle(request.future, error=RequestFailed(f"{type(exc).__name__}: {exc}"))
+            return True
+        self._running[request.request_id] = request
         return True
+
+    def _abort_ended(self, now: float) -> None:
+        """Abort in vLLM every running request past its deadline, or whose caller cancelled it."""
+        ended = [r for r in self._running.values() if r.future.done() or now >= r.deadline]
+        if not ended:
+            return
+        self._engine.abort_request([r.request_id for r in ended])
+        for request in ended:
+            del self._running[request.request_id]
+            late = DeadlineExceeded(f"still running at its deadline ({request.timeout_s:g} s); aborted")
+            _settle(request.future, error=late)
+        log.warning("aborted %d requests past their deadline or cancelled", len(ended))
 
     def _fail_all(self, exc: Exception) -> None:
         log.error("engine step failed: %s", exc)
-        self._failure = EngineFailure(f"{type(exc).__name__}: {exc}")
-        for future in self._waiting.values():
-            future.set_exception(self._failure)
-        self._waiting.clear()
+        with self._failing:
+            self._failure = self._failure or EngineFailure(f"{type(exc).__name__}: {exc}")
+        for request in self._running.values():
+            _settle(request.future, error=self._failure)
+        self._running.clear()
         while True:
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
                 return
             if item is not _STOP:
-                item[3].set_exception(self._failure)
+                _settle(item.future, error=self._failure)
 
     def shutdown(self) -> None:
         self._inbox.put(_STOP)
         self._thread.join(timeout=30)
         self._engine = None
         self._llm = None
+
+
+def _settle(future: Future[Any], *, result: Any = None, error: BaseException | None = None) -> None:
+    """Resolve a request's future, unless its caller has cancelled it meanwhile."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass

@@ -1,13 +1,33 @@
 """The engine interface shared by strategies, engine classes and actors.
 
-Plain dataclasses only (no vLLM, no Ray), so they pickle cheaply across Ray and the
-strategies can be tested against any object with the same ``generate`` method.
+Plain dataclasses and exceptions only (no vLLM, no Ray), so they pickle cheaply across Ray
+and the strategies can be tested against any object with the same ``generate`` method.
+
+Every engine call has a deadline (``timeout_s``, default ``DEFAULT_REQUEST_TIMEOUT_S``): the
+engine aborts what is still running then and reports it as failed. A request the engine
+cannot serve (too long for the context, bad parameters, past its deadline) fails alone:
+``generate`` returns its result with ``error`` set; the scoring calls, which return numbers,
+raise ``RequestFailed`` for the batch. Either way the engine goes on serving.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+
+DEFAULT_REQUEST_TIMEOUT_S = 1800.0  # an engine call's deadline when the caller gives none
+# An engine that has not resolved a request this long after its deadline has a stuck step
+# loop and fails (its actor restarts); a caller waits a deadline plus twice this at most.
+STUCK_AFTER_S = 60.0
+
+
+class RequestFailed(RuntimeError):
+    """A request the engine refused or gave up on; the engine itself is fine."""
+
+
+class DeadlineExceeded(RequestFailed):
+    """A request still running at its deadline: aborted in the engine."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Thin Ray actor around ``VLLMEngine``: it adds only resources, restarts and concurrency.
 
 A dead engine exits the actor process with a failure code, so Ray restarts it
-(``max_restarts``); callers see ``RayActorError`` and re-queue their shard.
+(``max_restarts``); callers see ``RayActorError`` and re-queue their shard. ``timeout_s`` is
+each call's deadline (``actors.protocol``); the engine enforces it.
 """
 
 from __future__ import annotations
@@ -25,19 +26,27 @@ class EngineActor:
     def __init__(self, *, model: str, engine_kwargs: dict[str, Any], seed: int) -> None:
         self._engine = VLLMEngine(model=model, engine_kwargs=engine_kwargs, seed=seed)
 
-    async def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        return await _or_exit(self._engine.generate(requests))
+    async def generate(
+        self, requests: list[GenerationRequest], timeout_s: float | None = None
+    ) -> list[GenerationResult]:
+        return await _or_exit(self._engine.generate(requests, timeout_s=timeout_s))
 
     async def next_token_logprobs(
-        self, prefixes: list[str], candidates: list[str], top_k: int = 20
+        self, prefixes: list[str], candidates: list[str], top_k: int = 20, timeout_s: float | None = None
     ) -> list[tuple[int, dict[str, float]]]:
-        return await _or_exit(self._engine.next_token_logprobs(prefixes, candidates, top_k=top_k))
+        return await _or_exit(
+            self._engine.next_token_logprobs(prefixes, candidates, top_k=top_k, timeout_s=timeout_s)
+        )
 
-    async def completion_logprobs(self, items: list[tuple[str, str]]) -> list[tuple[int, list[tuple[int, float]]]]:
-        return await _or_exit(self._engine.completion_logprobs(items))
+    async def completion_logprobs(
+        self, items: list[tuple[str, str]], timeout_s: float | None = None
+    ) -> list[tuple[int, list[tuple[int, float]]]]:
+        return await _or_exit(self._engine.completion_logprobs(items, timeout_s=timeout_s))
 
-    async def step_rewards(self, texts: list[str], step_tag: str) -> list[tuple[int, list[list[float]]]]:
-        return await _or_exit(self._engine.step_rewards(texts, step_tag=step_tag))
+    async def step_rewards(
+        self, texts: list[str], step_tag: str, timeout_s: float | None = None
+    ) -> list[tuple[int, list[list[float]]]]:
+        return await _or_exit(self._engine.step_rewards(texts, step_tag=step_tag, timeout_s=timeout_s))
 
     async def busy(self) -> dict[str, float]:
         """Engine busy time (for the busy-fraction benchmark)."""

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from actors.protocol import DEFAULT_REQUEST_TIMEOUT_S
 from sweep.models import BUILTIN_MODELS, ModelPathError, locate_model
 from sweep.scorers.registry import POLICY_SCORERS, SCORERS
 from sweep.strategies import STRATEGIES, StrategySettings, TreeSearchSettings
@@ -193,6 +194,13 @@ class SchedulerConfig(Strict):
     max_attempts: int = Field(default=3, gt=0, le=100, description="Tries per shard before the sweep fails.")
     engine_max_restarts: int = Field(
         default=3, ge=0, le=1000, description="Ray restarts of a dead engine actor."
+    )
+    request_timeout_s: float = Field(
+        default=DEFAULT_REQUEST_TIMEOUT_S,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="Deadline of one engine call, in seconds: the engine aborts what is still running "
+        "then (error rows); the shard's wait ends 2 min later (the shard is retried).",
     )
 
 

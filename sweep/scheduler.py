@@ -3,8 +3,14 @@
 Each shard runs as a Ray task that calls its model's engine actor, grades, and writes its
 file. The driver keeps at most ``max_inflight_per_engine`` shards queued on each replica
 (``ray.wait`` backpressure), so an engine always has the next shard's requests waiting
-while the previous shard is graded and written. A failed shard (dead actor, lost node) is
-re-queued up to ``max_attempts`` times; retries are safe because every write is idempotent.
+while the previous shard is graded and written. A failed shard (dead actor, lost node, an
+engine that did not answer in time) is re-queued up to ``max_attempts`` times; retries are
+safe because every write is idempotent.
+
+Shards go only to replicas that can take them (``ReplicaWatch``): a replica waiting for the
+autoscaler takes none, nor does one whose actor restarts (after an engine died under a shard,
+which is then retried once the actor is back). A model none of whose replicas can be placed
+fails its shards the way an engine that cannot start does (``SweepStats.dead_engines``).
 """
 
 from __future__ import annotations
@@ -18,47 +24,88 @@ from typing import Any
 import ray
 from tqdm import tqdm
 
-from actors.protocol import GenerationRequest, GenerationResult
-from sweep.engines import EnginePool
+from actors.protocol import (
+    DEFAULT_REQUEST_TIMEOUT_S,
+    STUCK_AFTER_S,
+    DeadlineExceeded,
+    GenerationRequest,
+    GenerationResult,
+    RequestFailed,
+)
+from sweep.engines import EnginePool, ReplicaWatch
 from sweep.grid import Shard
 from sweep.runner import RunContext, ShardReport, run_shard
 
 log = logging.getLogger(__name__)
 
+POLL_S = 1.0  # how often the driver looks at replicas without a node, or restarting
+_NOT_READY = object()
+
+
+class EngineTimeout(TimeoutError):
+    """An engine actor gave no answer by its call's deadline (plus a grace): it is stuck or gone."""
+
 
 class RemoteEngine:
-    """The ``Engine`` and ``RewardEngine`` protocols over an engine actor handle (used inside shard tasks)."""
+    """The ``Engine`` and ``RewardEngine`` protocols over an engine actor handle (used inside shard tasks).
 
-    def __init__(self, handle: Any) -> None:
+    Each call carries its deadline, ``timeout_s``, to the engine, which answers by then (what is
+    still running comes back failed). The wait here ends a little later, ``2 * STUCK_AFTER_S``
+    past the deadline: an actor that never answers raises ``EngineTimeout`` instead of hanging.
+    """
+
+    def __init__(self, handle: Any, *, timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S) -> None:
         self._handle = handle
+        self._timeout_s = timeout_s
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        return ray.get(self._handle.generate.remote(requests))
+        return self._call(self._handle.generate, requests)
 
     def next_token_logprobs(
         self, prefixes: list[str], candidates: list[str]
     ) -> list[tuple[int, dict[str, float]]]:
-        return ray.get(self._handle.next_token_logprobs.remote(prefixes, candidates))
+        return self._call(self._handle.next_token_logprobs, prefixes, candidates)
 
     def completion_logprobs(self, items: list[tuple[str, str]]) -> list[tuple[int, list[tuple[int, float]]]]:
-        return ray.get(self._handle.completion_logprobs.remote(items))
+        return self._call(self._handle.completion_logprobs, items)
 
     def step_rewards(self, texts: list[str], *, step_tag: str) -> list[tuple[int, list[list[float]]]]:
-        return ray.get(self._handle.step_rewards.remote(texts, step_tag))
+        return self._call(self._handle.step_rewards, texts, step_tag)
+
+    def _call(self, method: Any, *args: Any) -> Any:
+        ref = method.remote(*args, timeout_s=self._timeout_s)
+        wait_s = self._timeout_s + 2 * STUCK_AFTER_S
+        try:
+            return ray.get(ref, timeout=wait_s)
+        except ray.exceptions.GetTimeoutError:
+            ray.cancel(ref)
+            raise EngineTimeout(
+                f"engine actor {self._handle._actor_id.hex()} gave no answer in {wait_s:g} s "
+                f"(request deadline {self._timeout_s:g} s)"
+            ) from None
 
 
 @ray.remote(num_cpus=0, max_retries=0)
-def run_shard_task(shard: Shard, handle: Any, context: RunContext, reward_handle: Any = None) -> ShardReport:
+def run_shard_task(
+    shard: Shard,
+    handle: Any,
+    context: RunContext,
+    reward_handle: Any = None,
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+) -> ShardReport:
     logging.basicConfig(level=logging.INFO)
-    reward_engine = RemoteEngine(reward_handle) if reward_handle is not None else None
-    return run_shard(shard, engine=RemoteEngine(handle), context=context, reward_engine=reward_engine)
+    engine = RemoteEngine(handle, timeout_s=request_timeout_s)
+    reward_engine = None
+    if reward_handle is not None:
+        reward_engine = RemoteEngine(reward_handle, timeout_s=request_timeout_s)
+    return run_shard(shard, engine=engine, context=context, reward_engine=reward_engine)
 
 
 @dataclass
 class SweepStats:
     completed: list[ShardReport] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # shard id -> last error
-    dead_engines: dict[str, str] = field(default_factory=dict)  # (reward) model -> why its engine never started
+    dead_engines: dict[str, str] = field(default_factory=dict)  # (reward) model -> why it never served
     retries: int = 0
     seconds: float = 0.0
 
@@ -75,11 +122,16 @@ def run_shards(
     context: RunContext,
     max_inflight_per_engine: int,
     max_attempts: int,
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
     show_progress: bool = True,
 ) -> SweepStats:
-    """Run ``shards`` on their models' engines until each is written or out of attempts."""
+    """Run ``shards`` on their models' engines until each is written or out of attempts.
+
+    ``request_timeout_s`` is the deadline of each engine call (``SchedulerConfig.request_timeout_s``).
+    """
     start = time.perf_counter()
     stats = SweepStats()
+    reward_pools = reward_pools or {}
     queues: dict[str, deque[Shard]] = {model: deque() for model in pools}
     for shard in shards:
         queues[shard.model].append(shard)
@@ -90,29 +142,69 @@ def run_shards(
     }
     inflight: dict[ray.ObjectRef, tuple[Shard, tuple[str, int], Any]] = {}
     bar = tqdm(total=len(shards), unit="shard", desc="sweep", disable=not show_progress, dynamic_ncols=True)
+    watch = ReplicaWatch({**pools, **reward_pools})
+
+    def drop_engine(dead: str, message: str, *, first: Shard | None = None) -> None:
+        """Fail every queued shard that needs ``dead`` (as its model or its reward model)."""
+        log.error("the engine of %s cannot serve: %s", dead, message)
+        stats.dead_engines[dead] = message
+        dropped = [first] if first is not None else []
+        for queue in queues.values():
+            needs = [s for s in queue if dead in (s.model, getattr(s.strategy, "reward_model", None))]
+            for lost in needs:
+                queue.remove(lost)
+            dropped += needs
+        for lost in dropped:
+            stats.failed[lost.shard_id] = message
+        bar.update(len(dropped))
+
+    for name, pool in {**pools, **reward_pools}.items():
+        if pool.unplaceable is not None:
+            drop_engine(name, pool.unplaceable)
+
+    def reward_handle_for(shard: Shard, slot: tuple[str, int]) -> Any:
+        """The engine that scores ``shard`` (None: no scorer), or _NOT_READY while none can take it."""
+        name = getattr(shard.strategy, "reward_model", None)
+        if name is None:
+            return None
+        if name not in reward_pools:
+            return pools[slot[0]].handles[slot[1]]  # a scorer that reads the policy itself
+        replicas = watch.ready(name)
+        if not replicas:
+            return _NOT_READY
+        return reward_pools[name].handles[replicas[attempts.get(shard.shard_id, 0) % len(replicas)]]
 
     def submit() -> None:
         for model, queue in queues.items():
-            while queue:
-                slot = min((s for s in load if s[0] == model), key=lambda s: load[s])
+            placed = watch.ready(model)
+            while queue and placed:
+                slot = min(((model, i) for i in placed), key=lambda s: load[s])
                 if load[slot] >= max_inflight_per_engine:
                     break
-                shard = queue.popleft()
+                ready = ((s, h) for s in queue if (h := reward_handle_for(s, slot)) is not _NOT_READY)
+                picked = next(ready, None)
+                if picked is None:
+                    break  # every queued shard waits for a replica of its reward model
+                shard, reward_handle = picked
+                queue.remove(shard)
                 attempts[shard.shard_id] = attempts.get(shard.shard_id, 0) + 1
-                reward_name = getattr(shard.strategy, "reward_model", None)
-                reward_handle = None
-                if reward_name is not None and reward_name not in (reward_pools or {}):
-                    reward_handle = pools[model].handles[slot[1]]  # a scorer that reads the policy itself
-                elif reward_name is not None:
-                    handles = (reward_pools or {})[reward_name].handles
-                    reward_handle = handles[attempts[shard.shard_id] % len(handles)]
-                ref = run_shard_task.remote(shard, pools[model].handles[slot[1]], context, reward_handle)
+                ref = run_shard_task.remote(
+                    shard, pools[model].handles[slot[1]], context, reward_handle, request_timeout_s
+                )
                 inflight[ref] = (shard, slot, reward_handle)
                 load[slot] += 1
 
-    submit()
-    while inflight:
-        ready, _ = ray.wait(list(inflight), num_returns=1)
+    while True:
+        if watch.waiting:
+            for dead, message in watch.poll().items():
+                drop_engine(dead, message)
+        submit()
+        if not inflight:
+            if not any(queues.values()):
+                break
+            time.sleep(POLL_S)  # every queued shard waits for a replica that can take it
+            continue
+        ready, _ = ray.wait(list(inflight), num_returns=1, timeout=POLL_S if watch.waiting else None)
         for ref in ready:
             shard, slot, reward_handle = inflight.pop(ref)
             load[slot] -= 1
@@ -120,23 +212,17 @@ def run_shards(
                 report: ShardReport = ray.get(ref)
             except ray.exceptions.RayError as exc:
                 message = _short_error(exc)
+                if _actor_failed(exc):  # hold its engines back until they are alive again
+                    handles = (pools[slot[0]].handles[slot[1]], reward_handle)
+                    watch.restarting([h for h in handles if h is not None])
                 if _engine_failed_to_start(exc):
                     # Retrying cannot help: fail the shards that need that engine now (the policy's,
                     # or every shard scored by that reward model) and keep the others going.
-                    dead = _dead_engine(exc, shard, reward_handle)
-                    log.error("the engine of %s failed to start: %s", dead, message)
-                    stats.dead_engines[dead] = message
-                    dropped = [shard]
-                    for queue in queues.values():
-                        needs = [s for s in queue if dead in (s.model, getattr(s.strategy, "reward_model", None))]
-                        for lost in needs:
-                            queue.remove(lost)
-                        dropped += needs
-                    for lost in dropped:
-                        stats.failed[lost.shard_id] = message
-                    bar.update(len(dropped))
+                    drop_engine(_dead_engine(exc, shard, reward_handle), message, first=shard)
                     continue
-                if attempts[shard.shard_id] < max_attempts:
+                if _refused(exc):
+                    log.error("shard %s failed; a retry would be refused again: %s", shard.shard_id, message)
+                elif attempts[shard.shard_id] < max_attempts:
                     log.warning(
                         "shard %s failed (attempt %d), re-queued: %s",
                         shard.shard_id,
@@ -145,12 +231,13 @@ def run_shards(
                     )
                     stats.retries += 1
                     queues[shard.model].append(shard)
+                    continue
                 else:
                     log.error(
                         "shard %s failed %d times: %s", shard.shard_id, attempts[shard.shard_id], message
                     )
-                    stats.failed[shard.shard_id] = message
-                    bar.update(1)
+                stats.failed[shard.shard_id] = message
+                bar.update(1)
                 continue
             stats.completed.append(report)
             elapsed = time.perf_counter() - start
@@ -160,7 +247,6 @@ def run_shards(
                 tok_s=f"{stats.completion_tokens / max(elapsed, 1e-9):.0f}",
                 refresh=False,
             )
-        submit()
     bar.close()
     stats.seconds = time.perf_counter() - start
     return stats
@@ -173,6 +259,24 @@ def _dead_engine(exc: Exception, shard: Shard, reward_handle: Any) -> str:
     if reward is not None and reward_handle is not None and died == reward_handle._actor_id.hex():
         return reward
     return shard.model
+
+
+def _refused(exc: Exception) -> bool:
+    """Whether the shard failed on a request its engine refused (too long, bad parameters): a
+    retry would be refused again. A request past its deadline may pass on a less busy engine."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # a RayTaskError holds the error of the task it came from, which may be one too
+        if isinstance(cause, RequestFailed) and not isinstance(cause, DeadlineExceeded):
+            return True
+        cause = getattr(cause, "cause", None)
+        if cause is None:
+            return False
+    return False
+
+
+def _actor_failed(exc: Exception) -> bool:
+    """Whether a shard failed because an engine actor died or is restarting."""
+    return isinstance(getattr(exc, "cause", exc), ray.exceptions.RayActorError)
 
 
 def _engine_failed_to_start(exc: Exception) -> bool:

@@ -115,6 +115,9 @@ def test_autoscaler_adds_workers_for_the_grid_and_removes_them_after(cluster: Fa
         time.sleep(0.2)
     _, stderr = process.communicate()
     assert process.returncode == 0, stderr[-3000:]
+    # What the launcher waited for, said before the wait.
+    assert "model smollm2-135m-instruct: the cluster's nodes hold 0 of its 1 replicas" in stderr
+    assert "waiting for the autoscaler to add nodes" in stderr
     print(f"submit to first sample on a cold fake cluster: {first_sample:.1f} s; sweep {time.monotonic() - started:.1f} s")
 
     rows = read_rows(output)

@@ -148,6 +148,7 @@ def test_engine_killed_mid_sweep(engine_pool: Any, tiny_config: Any) -> None:
     assert killed_at < 12, "the kill must land mid-sweep"
     result = outcome["result"]
     assert not result.shards_failed
+    assert result.retries >= 1, "the shards in flight on the killed engine ran again"
     assert_exact(read_samples(output), config)
     ray.get(engine_pool.handles[0].ready.remote(), timeout=300)  # restarted and serving
 

@@ -149,5 +149,6 @@ def test_engine_killed_mid_tree_search(engine_pool: Any, tree_config: Any) -> No
     worker.join(timeout=600)
     assert killed_at < 12, "the kill must land mid-sweep"
     assert not outcome["result"].shards_failed
+    assert outcome["result"].retries >= 1, "the shards in flight on the killed engine ran again"
     check_trees(output, config)
     ray.get(engine_pool.handles[0].ready.remote(), timeout=300)
