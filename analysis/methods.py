@@ -28,7 +28,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-AGGREGATIONS = ("last", "min", "prod", "mean")  # step-score aggregations of BoN and WV
+from analysis.subsets import SCORES
+
+AGGREGATIONS = SCORES  # step-score aggregations of BoN and WV: the estimators' (last, min, prod, mean)
 ORACLE_METHODS = ("pass_at_n",)  # needs a verifier that knows the answer: never on a frontier
 ADAPTIVE_PREFIX = "adaptive_"
 STRATEGY_ORDER = ("greedy", "sampling", "rebase", "mcts", "beam")

@@ -125,9 +125,8 @@ def plot_accuracy_vs_flops(
             mode="lines", name="Pareto frontier", legendgroup="frontier", hoverinfo="skip",
             line={"color": FRONTIER_COLOR, "width": 4, "shape": "hv"}, opacity=0.85,
         ))
-        who = [f"{family_of(r.strategy, r.method, kinds).label}" + (f" · {parse_method(r.method).label}"
-               if family_of(r.strategy, r.method, kinds).shown else "") for r in front.itertuples()]
-        text = [w if i == 0 or w != who[i - 1] else "" for i, w in enumerate(who)]
+        who = [family_of(r.strategy, r.method, kinds).label for r in front.itertuples()]
+        text = [w if i == 0 or w != who[i - 1] else "" for i, w in enumerate(who)]  # where the winner changes
         fig.add_trace(go.Scatter(
             x=front["flops_per_problem"], y=front["accuracy"], mode="markers+text", text=text,
             textposition="top center", textfont={"size": 12, "color": FRONTIER_COLOR},

@@ -498,3 +498,20 @@ def test_main_refuses_a_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([str(tmp_path / "nowhere")])
     assert exit_info.value.code == 2
+
+
+@needs_chromium
+def test_the_screenshot_script_takes_a_small_png(full_html: str, tmp_path: Path) -> None:
+    import sys
+
+    from PIL import Image
+
+    page, shot = tmp_path / "report.html", tmp_path / "docs" / "report.png"
+    page.write_text(full_html, encoding="utf-8")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "screenshot_report.py"
+    subprocess.run([sys.executable, str(script), str(page), "--out", str(shot), "--height", "1200"],
+                   check=True, capture_output=True, timeout=300)
+    assert shot.stat().st_size < 500_000
+    with Image.open(shot) as image:
+        assert image.size == (1280, 1200)
+        assert len(image.convert("RGB").getcolors(maxcolors=1 << 20) or range(1 << 20)) > 50  # drawn, not blank
