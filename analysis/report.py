@@ -80,8 +80,10 @@ def build_report(
     datasets = sorted(df["dataset"].unique())
 
     body = [f"<h1>{html.escape(title)}</h1>", header_html(df, facts), _controls(datasets, options, chosen)]
+    slugs = [_slug(str(d)) for d in datasets]
     for i, dataset in enumerate(datasets):
-        part, slug = df[df["dataset"] == dataset], _slug(str(dataset))
+        part = df[df["dataset"] == dataset]
+        slug = slugs[i] if slugs.count(slugs[i]) == 1 else f"{slugs[i]}-{i}"  # ids stay unique
         frontier = compute_frontier(part[~part["method"].isin(ORACLE_METHODS)])
         tables = [(a, paper_table(part, n=n, aggregation=a, kinds=kinds)) for a in (options or [chosen])]
         body += [

@@ -176,12 +176,13 @@ def datasets_table(df: pd.DataFrame, problems: pd.DataFrame | None = None) -> pd
     """One row per dataset: problems in the run's problem files (``report_problems.sql``) and the
     most any accuracy row averaged over."""
     answered = df.groupby("dataset")["problems"].max().rename("problems answered")
-    table = answered.reset_index()
+    table = answered.reset_index().assign(problems=answered.to_numpy(), levels="")
     if problems is not None and not problems.empty:
         extra = problems.set_index("dataset")
-        table = table.join(extra["problems"].rename("problems"), on="dataset")
+        written = table["dataset"].map(extra["problems"])
+        table["problems"] = written.fillna(table["problems answered"]).astype(int)
         levels = extra["levels"].map(lambda v: ", ".join(str(x) for x in (v if v is not None else []) if x == x))
-        table = table.join(levels.rename("levels"), on="dataset")
+        table["levels"] = table["dataset"].map(levels).fillna("")
     return table
 
 
@@ -230,38 +231,50 @@ def _value(value: object) -> str:
 
 
 def header_html(df: pd.DataFrame, facts: RunFacts) -> str:
-    """The header: the run, models, datasets, what it spent, engine busy time, errors; and the grid."""
-    kinds = facts.kinds
-    record = facts.record or {}
-    totals = spent_totals(facts.spent) if facts.spent is not None else None
-    runs = len(facts.runs) if facts.runs is not None else 0
-    run = (f"<code>{html.escape(str(record['run_id']))}</code>, started {html.escape(str(record.get('started', ''))[:19])}"
-           f", wall time {format_seconds(record.get('seconds'))}, {record.get('shards_total', '?')} shards "
-           f"({len(record.get('shards_failed') or {})} failed, {record.get('retries', 0)} retries)"
-           if record.get("run_id") else "no recorded run (the folder is read whole)")
-    others = f' · <a href="#runs">{runs} run{"s" if runs != 1 else ""} in this folder</a>' if runs else ""
-    items = [("Run", run + others)]
-    models = models_table(df, facts.spent)
-    items.append(("Models", ", ".join(f"{html.escape(m)} ({p} params)" for m, p in
-                                      zip(models["model"], models["parameters"]))))
+    """The header: the run, models, datasets, what it spent, engine busy time, errors; and the grid.
+
+    Facts that were not read (``RunFacts()``: a caller with the table alone) are left out; facts
+    read and absent (no recorded run, no busy time in the manifest) are said to be absent."""
+    record, items = facts.record or {}, []
+    if facts.runs is not None:
+        runs = len(facts.runs)
+        run = (f"<code>{html.escape(str(record['run_id']))}</code>, started "
+               f"{html.escape(_short_time(record.get('started')))}, wall time {format_seconds(record.get('seconds'))}, "
+               f"{record.get('shards_total', '?')} shards ({len(record.get('shards_failed') or {})} failed, "
+               f"{record.get('retries', 0)} retries)" if record.get("run_id") else "no recorded run (the folder is read whole)")
+        others = f' · <a href="#runs">{runs} run{"s" if runs != 1 else ""} in this folder</a>' if runs else ""
+        items.append(("Run", run + others))
+    models = models_table(df)
+    items.append(("Models", ", ".join(f"{html.escape(m)} ({p} params)" for m, p in zip(models["model"], models["parameters"]))))
     datasets = datasets_table(df, facts.problems)
     items.append(("Datasets", ", ".join(
-        f"{html.escape(str(r['dataset']))}: {int(r.get('problems', r['problems answered']))} problems"
-        + (f" (level {html.escape(str(r['levels']))})" if r.get("levels") else "") for _, r in datasets.iterrows())))
-    if totals is not None:
+        f"{html.escape(str(r['dataset']))}: {int(r['problems'])} problems"
+        + (f" (level {html.escape(str(r['levels']))})" if r["levels"] else "") for _, r in datasets.iterrows())))
+    if facts.spent is not None:
+        totals = spent_totals(facts.spent)
         items.append(("Spent", f"{totals['samples']:,.0f} samples, {si(totals['tokens'])} generated tokens, "
                                f"{si(totals['flops'])}FLOPs ({si(totals['policy_flops'])}FLOPs policy + "
                                f"{si(totals['reward_flops'])}FLOPs reward model)"))
-    busy = next((record[k] for k in BUSY_KEYS if k in record), None)
-    items.append(("Engine busy", html.escape(str(busy)) if busy is not None else
-                  "not recorded: this launcher writes no busy time to the manifest"))
-    errors = (f'<a href="#errors">{facts.error_rows:,} row{"s" if facts.error_rows != 1 else ""} with errors</a>'
-              if facts.error_rows
-              else "none" if facts.errors is not None else "not read")
-    items.append(("Errors", errors))
+    if facts.record is not None:
+        busy = next((record[k] for k in BUSY_KEYS if k in record), None)
+        items.append(("Engine busy", _busy(busy) if busy is not None else
+                      "not recorded: this launcher writes no busy time to the manifest"))
+    if facts.errors is not None:
+        rows = facts.error_rows
+        items.append(("Errors", f'<a href="#errors">{rows:,} row{"s" if rows != 1 else ""} with errors</a>'
+                      if rows else "none"))
     facts_html = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items)
     return (f'<dl class="facts">{facts_html}</dl><details open><summary>Grid: strategies and methods</summary>'
-            f"{frame_html(grid_table(df, record.get('config'), kinds), 'grid')}</details>")
+            f"{frame_html(grid_table(df, record.get('config'), facts.kinds), 'grid')}</details>")
+
+
+def _busy(value: object) -> str:
+    """A busy fraction (0.83 → 83%), or one per engine."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{html.escape(str(k))}: {_busy(v)}" for k, v in value.items())
+    if isinstance(value, (int, float)) and 0 <= value <= 1:
+        return f"{value:.0%}"
+    return html.escape(str(value))
 
 
 def paper_table_html(table: pd.DataFrame, *, table_id: str) -> str:

@@ -291,7 +291,9 @@ def test_report_is_self_contained_and_complete(full_html: str) -> None:
 def test_header_shows_the_busy_fraction_when_the_manifest_has_it(full: pd.DataFrame) -> None:
     record = {**facts().record, "engine_busy_fraction": 0.83}
     page = build_report(full, title="busy", facts=facts(record=record))
-    assert "0.83" in page and "not recorded" not in page
+    assert "83%" in page and "not recorded" not in page
+    bare = build_report(full, title="bare")  # no facts read: none claimed
+    assert "Engine busy" not in bare and "Errors" not in bare and "<dt>Run</dt>" not in bare
 
 
 def test_report_with_only_greedy_and_sampling() -> None:
@@ -492,6 +494,18 @@ def test_main_writes_the_report_of_a_results_folder(tmp_path: Path, capsys: pyte
                  'href="#errors">1 row with errors', "engine timed out", "r0", "◀ this report", "12.5 s",
                  f"{2 * 12 * (1 + 8 + 4):,} samples", 'id="fig-compute-optimal"'):
         assert text in page, text
+
+
+def test_a_folder_without_recorded_runs_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sweep.storage import ResultsStore
+
+    root = tmp_path / "out"
+    rows = [sample_row(problem_id=f"p{p}", sample_index=i, answer_key=str(i % 2), correct=i % 2 == 0)
+            for p in range(3) for i in range(4)]
+    write_shard(ResultsStore(str(root)), rows)
+    assert main([str(root), "--resamples", "5"]) == 0
+    page = Path(capsys.readouterr().out.strip()).read_text(encoding="utf-8")
+    assert "no recorded run (the folder is read whole)" in page and "Errors</dt><dd>none" in page
 
 
 def test_main_refuses_a_missing_folder(tmp_path: Path) -> None:
