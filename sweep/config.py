@@ -138,7 +138,9 @@ class DatasetBase(Strict):
 class ArithmeticDataset(DatasetBase):
     source: Literal["arithmetic"]
     count: int = Field(default=20, gt=0, le=MAX_PROBLEMS, description="Problems generated.")
-    levels: list[Annotated[int, Field(ge=1, le=5)]] = Field(default=[1, 2, 3], min_length=1)
+    levels: list[Annotated[int, Field(ge=0, le=5)]] = Field(
+        default=[1, 2, 3], min_length=1, description="0: one addition of one-digit amounts; 1-5: harder."
+    )
 
 
 class FileDataset(DatasetBase):

@@ -155,6 +155,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
                 context=context,
                 max_inflight_per_engine=config.scheduler.max_inflight_per_engine,
                 max_attempts=config.scheduler.max_attempts,
+                request_timeout_s=config.scheduler.request_timeout_s,
                 show_progress=show_progress,
             )
             failed = stats.failed

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from actors.protocol import Engine
+from actors.protocol import Engine, RequestFailed
 from sweep.config import GenerationConfig
 from sweep.flops import forward_flops
 from sweep.grading import grade_completions
 from sweep.grid import Shard, digest
 from sweep.schema import NODES, PROMPTS, SAMPLES
-from sweep.scorers import AGGREGATIONS, RewardEngine, Scorer, aggregate
+from sweep.scorers import AGGREGATIONS, RewardEngine, Scorer, aggregate, score_apart
 from sweep.scorers.registry import build_scorer
 from sweep.search.tree import Tree
 from sweep.search.uct import SearchNode
@@ -189,10 +189,16 @@ def _reward_columns(
         scores = [list(s.step_scores or []) for s in samples]
         tokens = [s.cost.reward_tokens if s.cost else 0.0 for s in samples]
     else:
-        scored = scorer.score([(s.prompt, s.completion) for s in samples])
-        scores = [r.scores for r in scored]
-        tokens = [float(r.reward_tokens) for r in scored]
-    aggregates = [aggregate(v) for v in scores]
+        # A sample the reward model refuses (too long for its context) keeps null scores; the
+        # others of the shard are scored.
+        scored = score_apart(scorer.score, [(s.prompt, s.completion) for s in samples])
+        refused = sum(isinstance(r, RequestFailed) for r in scored)
+        if refused:
+            log.warning("%s: the reward model refused %d of %d samples; their scores are null", name, refused,
+                        len(samples))
+        scores = [None if isinstance(r, RequestFailed) else r.scores for r in scored]
+        tokens = [0.0 if isinstance(r, RequestFailed) else float(r.reward_tokens) for r in scored]
+    aggregates = [aggregate(v or []) for v in scores]
     return {
         "reward_model": [name] * len(samples),
         "step_scores": scores,

@@ -16,6 +16,7 @@ fails its shards the way an engine that cannot start does (``SweepStats.dead_eng
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -146,6 +147,9 @@ def run_shards(
 
     def drop_engine(dead: str, message: str, *, first: Shard | None = None) -> None:
         """Fail every queued shard that needs ``dead`` (as its model or its reward model)."""
+        spec = next((p.spec for name, p in {**pools, **reward_pools}.items() if name == dead), None)
+        if spec is not None and spec.path not in message:
+            message = f"{message} (model path {spec.path})"
         log.error("the engine of %s cannot serve: %s", dead, message)
         stats.dead_engines[dead] = message
         dropped = [first] if first is not None else []
@@ -286,5 +290,12 @@ def _engine_failed_to_start(exc: Exception) -> bool:
 
 
 def _short_error(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[-1] if text else ''}"[:500]
+    """One line saying what went wrong: the last ``SomethingError: …`` line of the error's text
+    (a traceback's last line is often a hint such as pydantic's "For further information …")."""
+    lines = [line.strip() for line in str(exc).strip().splitlines()]
+    lines = [line for line in lines if line and not line.startswith("For further information")]
+    errors = [line for line in lines if _ERROR_LINE.match(line)]
+    return f"{type(exc).__name__}: {(errors or lines or [''])[-1]}"[:500]
+
+
+_ERROR_LINE = re.compile(r"^[\w.]*(?:Error|Exception|Failure)\b.*:")

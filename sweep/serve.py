@@ -18,6 +18,9 @@ Routes:
   that is not a finite number > 0, an empty question) or nothing fits; 413 when the question's
   prompt does not fit the chosen model's context, checked with its tokenizer before any engine
   is touched.
+- ``GET /v1/models``, ``POST /v1/chat/completions``: OpenAI-compatible; the strategy is chosen by
+  extra body fields (``strategy``, ``method``, ``budget``, or ``flops_budget``), errors come in
+  OpenAI's format (``sweep/openai_api.py``).
 - ``GET /status``: the run served, the SQL limits, queries running and stopped, engines started.
 
 Each replica builds the views once (again only when ``manifest.json`` changes) and gives every
@@ -59,6 +62,8 @@ api = FastAPI(title="scaling-sweep")
 APP_NAME = "scaling-sweep"
 MAX_QUESTION_CHARS = 100_000  # beyond any context a model of the sweep could read; tokens are checked after
 MAX_SQL_CHARS = 100_000
+ENGINE_START_TIMEOUT_S = 900.0  # loading a model; a GPU node may first have to come up
+SOLVE_TIMEOUT_S = 600.0  # deadline of one /solve engine call: a question, not a shard
 
 
 class ServeOptions(BaseModel):
@@ -264,7 +269,9 @@ class SweepService:
 
     @api.post("/solve")
     def solve(self, request: SolveRequest) -> dict[str, Any]:
-        from sweep.solve import NoChoice, QuestionTooLong, check_question_fits, choose, solve
+        from actors.protocol import RequestFailed
+        from sweep.scheduler import EngineTimeout
+        from sweep.solve import NoChoice, QuestionTooLong, SolveFailed, check_question_fits, choose, solve
 
         self._current_views()
         with self._lock:
@@ -286,15 +293,63 @@ class SweepService:
         except QuestionTooLong as exc:
             raise HTTPException(status_code=413, detail=str(exc)) from None
         engine, scorer, reward_params = self._engines_for(choice)
-        solution = solve(
-            request.question,
-            choice=choice,
-            config=self._config,
-            engine=engine,
-            scorer=scorer,
-            reward_params=reward_params,
-        )
+        try:
+            solution = solve(
+                request.question,
+                choice=choice,
+                config=self._config,
+                engine=engine,
+                scorer=scorer,
+                reward_params=reward_params,
+            )
+        except (SolveFailed, RequestFailed) as exc:  # refused by the engine; it goes on serving
+            raise HTTPException(status_code=422, detail=f"the engine refused the question: {exc}") from None
+        except EngineTimeout as exc:
+            raise HTTPException(status_code=504, detail=str(exc)) from None
+        except ray.exceptions.RayActorError as exc:  # restarting after a crash: try again shortly
+            raise HTTPException(
+                status_code=503, detail=f"the engine is restarting: {exc}", headers={"Retry-After": "30"}
+            ) from None
         return _finite(solution.to_json())
+
+    # --- the OpenAI-compatible routes (sweep/openai_api.py) ---------------------------------------
+
+    @api.get("/v1/models")
+    def openai_models(self) -> dict[str, Any]:
+        from sweep.openai_api import model_list
+
+        return model_list(self._config, created=(self._version or 0) // 10**9)
+
+    @api.post("/v1/chat/completions")
+    async def openai_chat(self, request: Request) -> JSONResponse:
+        from sweep.openai_api import OpenAIError, answer_chat
+
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            return JSONResponse(OpenAIError(f"the body is not JSON: {exc}").body(), status_code=400)
+        try:
+            answer = await asyncio.to_thread(
+                answer_chat,
+                body,
+                config=self._config,
+                accuracy=self._accuracy_table,
+                model_params=lambda name: self._policy_spec_of(name).params,
+                context=self._context,
+                engines=self._engines_for,
+            )
+        except OpenAIError as exc:
+            error = exc
+        except HTTPException as exc:  # no engine (503)
+            error = OpenAIError(str(exc.detail), status=exc.status_code, kind="server_error")
+        except ray.exceptions.RayActorError as exc:
+            error = OpenAIError(f"the engine is restarting: {exc}", status=503, kind="server_error")
+        except Exception as exc:  # noqa: BLE001 - a client gets OpenAI's format, even for our bugs
+            log.exception("chat completion failed")
+            error = OpenAIError(f"{type(exc).__name__}: {exc}", status=500, kind="server_error")
+        else:
+            return JSONResponse(answer)
+        return JSONResponse(error.body(), status_code=error.status)
 
     # --- /sql ---------------------------------------------------------------------------------
 
@@ -402,10 +457,23 @@ class SweepService:
         return self._accuracy
 
     def _policy_spec(self, choice: Any) -> Any:
+        return self._policy_spec_of(choice.model)
+
+    def _policy_spec_of(self, name: str) -> Any:
         from sweep.engines import resolve_engine_spec
 
-        model = next(m for m in self._config.models if m.name == choice.model)
+        model = next(m for m in self._config.models if m.name == name)
         return resolve_engine_spec(model, cluster_has_gpus=_cluster_has_gpus(), seed=self._config.seed)
+
+    def _context(self, choice: Any) -> tuple[Any, int | None]:
+        """The chosen model's tokenizer and context length, without an engine."""
+        spec = self._policy_spec(choice)
+        return self._tokenizer(spec.path), _max_model_len(spec)
+
+    def _accuracy_table(self) -> Any:
+        self._current_views()
+        with self._lock:
+            return self._accuracy_locked()
 
     def _tokenizer(self, path: str) -> Any:
         """The model's tokenizer, loaded once per replica by transformers (no engine)."""
@@ -442,9 +510,17 @@ class SweepService:
         with self._lock:
             if spec.actor_prefix not in self._engines:
                 pool = start_engines(spec, max_restarts=3)  # finds live actors by name, else starts them
-                ray.get([h.ready.remote() for h in pool.handles])
+                if pool.unplaceable is not None:
+                    raise HTTPException(status_code=503, detail=pool.unplaceable)
+                try:
+                    ray.get([h.ready.remote() for h in pool.handles], timeout=ENGINE_START_TIMEOUT_S)
+                except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError) as exc:
+                    pool.shutdown()
+                    raise HTTPException(
+                        status_code=503, detail=f"the engine of {spec.model} did not start: {exc}"
+                    ) from None
                 self._engines[spec.actor_prefix] = pool
-            return RemoteEngine(self._engines[spec.actor_prefix].handles[0])
+            return RemoteEngine(self._engines[spec.actor_prefix].handles[0], timeout_s=SOLVE_TIMEOUT_S)
 
 
 def build_app(output: str, **options: Any) -> Any:

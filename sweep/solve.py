@@ -29,6 +29,10 @@ from sweep.strategies import STRATEGIES, RawSample, TreeSearchSettings
 ORACLE_METHODS = ("pass_at_n",)
 
 
+class SolveFailed(RuntimeError):
+    """The engine refused or failed every sample of a question (the engine itself goes on)."""
+
+
 class NoChoice(ValueError):
     """No configuration of the sweep fits the budget (or the sweep has no results)."""
 
@@ -165,6 +169,8 @@ def solve(
         [prompted], settings=settings, engine=engine, scorer=scorer, generation=config.generation, seed=config.seed
     )
     samples = output.samples
+    if samples and all(s.error is not None for s in samples):
+        raise SolveFailed(f"the engine served none of {len(samples)} samples: {samples[0].error}")
     scores, reward_tokens = _scores(samples, scorer, choice.method)
     answers = [extract_answer(s.completion) for s in samples]
     keys = [g.key for g in GRADERS[grader](answers, [""] * len(samples))]

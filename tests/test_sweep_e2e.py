@@ -185,33 +185,38 @@ def test_bad_config_exits_2_before_ray(tmp_path: Path, mutate: Any, expected: st
     assert not (tmp_path / "results").exists()
 
 
-def test_engine_that_cannot_start_fails_alone(engine_pool: Any, tiny_config: Any) -> None:
+def test_engine_that_cannot_start_fails_alone(engine_pool: Any, tiny_config: Any, tmp_path: Path) -> None:
     from sweep.config import ModelConfig
     from sweep.launch import run_sweep
 
-    broken = ModelConfig(name="broken", path="/nonexistent/model", params=1_000_000)
+    # A folder that exists (so validation takes it) but holds no model: the engine fails to start.
+    (tmp_path / "not-a-model").mkdir()
+    broken = ModelConfig(name="broken", path=str(tmp_path / "not-a-model"), params=1_000_000)
     config = tiny_config.model_copy(update={"models": [*tiny_config.models, broken]})
     outcome = run_sweep(config, show_progress=False, write_report=False)
 
     assert set(outcome.dead_engines) == {"broken"}
-    assert "/nonexistent/model" in outcome.dead_engines["broken"]
+    assert "not-a-model" in outcome.dead_engines["broken"]
     assert len(outcome.shards_failed) == outcome.shards_total // 2  # every shard of the broken model, no other
     # The working model's samples are all there, exactly once.
     assert_exact(read_samples(Path(config.output)), tiny_config)
 
 
-def test_reward_model_that_cannot_start_is_blamed_not_the_policy(engine_pool: Any, tiny_config: Any) -> None:
+def test_reward_model_that_cannot_start_is_blamed_not_the_policy(
+    engine_pool: Any, tiny_config: Any, tmp_path: Path
+) -> None:
     from sweep.config import RewardModelConfig
     from sweep.launch import run_sweep
 
-    prm = RewardModelConfig(name="broken-prm", path="/nonexistent/prm", params=1_000_000)
+    (tmp_path / "not-a-prm").mkdir()
+    prm = RewardModelConfig(name="broken-prm", path=str(tmp_path / "not-a-prm"), params=1_000_000)
     strategies = [
         s.model_copy(update={"reward_model": "broken-prm"}) if s.name == "sampling" else s for s in tiny_config.strategies
     ]
     config = tiny_config.model_copy(update={"reward_models": [prm], "strategies": strategies})
     outcome = run_sweep(config, show_progress=False, write_report=False)
 
-    assert set(outcome.dead_engines) == {"broken-prm"} and "/nonexistent/prm" in outcome.dead_engines["broken-prm"]
+    assert set(outcome.dead_engines) == {"broken-prm"} and "not-a-prm" in outcome.dead_engines["broken-prm"]
     assert len(outcome.shards_failed) == 3  # the scored sampling shards; the policy's greedy shards ran
     rows = read_samples(Path(config.output)).to_pylist()
     assert len(rows) == 6 and {r["strategy"] for r in rows} == {"greedy"}

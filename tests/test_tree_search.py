@@ -344,3 +344,38 @@ def test_beam_search_stops_once_enough_paths_finished() -> None:
         assert len(leaves) == 8 and {n.depth for n in leaves} == {2}  # both beams' 4 children finished
     with pytest.raises(ValueError, match="multiples of beam_width"):
         beam(budgets=[6])
+
+
+class RefusingScorer(LengthScorer):
+    """Refuses (as an engine refuses an input too long for its context) any batch holding a
+    path of ``refuse_depth`` steps for problem p1's prompt."""
+
+    def __init__(self, refuse_depth: int) -> None:
+        self.refuse_depth = refuse_depth
+
+    def score_last(self, items: Sequence[tuple[str, list[str]]]) -> list[tuple[float, int]]:
+        from actors.protocol import RequestFailed
+
+        if any(prompt == "PROMPT p1:" and len(steps) == self.refuse_depth for prompt, steps in items):
+            raise RequestFailed("prompt longer than max_model_len")
+        return super().score_last(items)
+
+
+def test_nodes_the_reward_model_refuses_end_as_errors_and_the_search_goes_on() -> None:
+    problems = [
+        PromptedProblem(
+            Problem(dataset="d", problem_id=f"p{i}", question="2+2?", answer="4", grader="numeric"), None, f"PROMPT p{i}:"
+        )
+        for i in range(3)
+    ]
+    out = run_rebase(
+        problems, settings=rebase(max_depth=3), engine=ScriptedEngine(), scorer=RefusingScorer(refuse_depth=2),
+        generation=GENERATION, seed=0,
+    )  # fmt: skip
+    by_problem = {t.problem.problem.problem_id: t for t in out.trees}
+    refused = [n for n in by_problem["p1"].nodes if n.depth == 2]
+    assert refused and all(n.finish == "error" and n.terminal and "reward model" in (n.error or "") for n in refused)
+    for pid in ("p0", "p2"):  # scored in the same batches, untouched by p1's refusals
+        tree = by_problem[pid]
+        assert not [n for n in tree.nodes if n.error] and {n.finish for n in tree.nodes if n.terminal} == {"depth_cap"}
+    assert len(out.samples) == 3 * 6  # every tree still ends with its budget of leaves

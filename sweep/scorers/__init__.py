@@ -15,9 +15,14 @@ partial one (``score_last``, for tree search, which scores each new node once).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+from actors.protocol import DeadlineExceeded, RequestFailed
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -62,3 +67,23 @@ def aggregate(scores: Sequence[float]) -> dict[str, float | None]:
         "prod": math.prod(scores),
         "mean": sum(scores) / len(scores),
     }
+
+
+def score_apart(
+    read: Callable[[Sequence[Item]], list[Result]], items: Sequence[Item]
+) -> list[Result | RequestFailed]:
+    """``read(items)``, and when the engine refuses the batch (``RequestFailed``: an input too
+    long for the reward model, say), the same by halves, so only the inputs it refuses come
+    back failed (as their ``RequestFailed``) and every other one is scored. Costs nothing more
+    when nothing fails; about log2(batch) more reads per refused input when something does."""
+    if not items:
+        return []
+    try:
+        return list(read(items))
+    except DeadlineExceeded:
+        raise  # the batch ran out of time: halves would too; the shard fails and is retried
+    except RequestFailed as exc:
+        if len(items) == 1:
+            return [exc]
+        middle = len(items) // 2
+        return [*score_apart(read, items[:middle]), *score_apart(read, items[middle:])]

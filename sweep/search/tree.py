@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from actors.protocol import Completion, Engine, GenerationRequest
+from actors.protocol import Completion, Engine, GenerationRequest, RequestFailed
+from sweep.scorers import score_apart
 from sweep.search.uct import SearchNode
 
 if TYPE_CHECKING:
@@ -145,13 +146,18 @@ def score(nodes: list[tuple[Tree, SearchNode]], *, scorer: Scorer) -> None:
 
     A node's reward tokens are what its input adds to its parent's when the scorer's engine
     caches prefixes (the first step's parent is the prompt), else its whole input. Failed
-    nodes score 0 without a read.
+    nodes score 0 without a read; a node the reward model refuses (too long for it) fails
+    and ends its path (finish "error"), and the others of the batch are scored.
     """
     cached = scorer.prefix_cached
     live = [(tree, node) for tree, node in nodes if node.error is None]
-    read = scorer.score_last([(tree.prompt or "", node.steps) for tree, node in live])
-    for (tree, node), (value, tokens) in zip(live, read, strict=True):
+    read = score_apart(scorer.score_last, [(tree.prompt or "", node.steps) for tree, node in live])
+    for (tree, node), outcome in zip(live, read, strict=True):
         assert node.parent is not None
+        if isinstance(outcome, RequestFailed):  # the reward model refused this node: its path ends here
+            node.error, node.finish, node.terminal = f"reward model: {outcome}", "error", True
+            continue
+        value, tokens = outcome
         node.score, node.reward_read = value, tokens
         if not cached:
             node.reward_tokens = tokens
