@@ -9,7 +9,9 @@ pass@n has a closed form. DuckDB reads the results, numbers problems and answer 
 into one estimate per (cell, problem) and averages those into curves
 (``analysis/sql/estimator_*.sql``). Intervals come from a bootstrap over problems on the
 per-problem estimates (``analysis/bootstrap.py``); costs follow the one FLOPs rule
-(``sweep/flops.py``, as DuckDB macros in ``analysis/sql/flops.sql``).
+(``sweep/flops.py``, as DuckDB macros in ``analysis/sql/flops.sql``). Adaptive stopping rules,
+replayed on random orderings of the same samples (``analysis/adaptive.py``), join the cells and
+per-problem estimates as methods of their own, so they share the means and the bootstrap.
 
 What it leaves out: latency (``summary.sql``) and fitting curves (``analysis.fits``, which refit
 on the replicates this module returns). It assumes one row per (model, strategy, dataset,
@@ -22,7 +24,7 @@ import itertools
 import logging
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,9 +35,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analysis.adaptive import DEFAULT_RULES, add_adaptive_estimates, problem_samples, samples_per_problem
 from analysis.bootstrap import CONFIDENCE, REPLICATES, percentile_interval, replicate_means
 from analysis.subsets import METHODS, SCORES, Block, resample_hits
 from analysis.views import load_sql
+from sweep.stopping import StoppingRule
 
 COLUMNS = [
     "model",
@@ -48,6 +52,7 @@ COLUMNS = [
     "ci_low",
     "ci_high",
     "problems",
+    "samples_per_problem",
     "tokens_per_problem",
     "policy_flops_per_problem",
     "reward_flops_per_problem",
@@ -62,7 +67,7 @@ DTYPES = {c: "float64" for c in COLUMNS} | {
 
 PROBLEM_DTYPES = {
     "model": "str", "model_params": "int64", "dataset": "str", "strategy": "str", "method": "str",
-    "n": "int64", "problem_id": "str", "estimate": "float64", "tokens": "float64",
+    "n": "int64", "problem_id": "str", "estimate": "float64", "samples": "float64", "tokens": "float64",
     "policy_flops": "float64", "reward_flops": "float64", "flops": "float64",
 }  # fmt: skip
 
@@ -95,12 +100,16 @@ def compute_accuracy(
     include_reward_flops: bool = True,
     bootstrap: int = REPLICATES,
     confidence: float = CONFIDENCE,
+    adaptive: Sequence[StoppingRule] = DEFAULT_RULES,
 ) -> pd.DataFrame:
     """Accuracy, its interval and cost per (model, dataset, strategy, method, n) over view ``samples``.
 
     Methods: ``greedy`` (groups sampled at temperature 0 or once per problem; n = 1 only),
     ``majority_vote``, ``weighted_vote_<score>`` and ``best_of_n_<score>`` (score: last, min, prod,
-    mean; only where the group has that reward score), and ``pass_at_n``. ``n_values`` defaults to
+    mean; only where the group has that reward score), ``pass_at_n``, and for flat sampling groups
+    one ``adaptive_*`` method per stopping rule in ``adaptive`` (``analysis/adaptive.py``: each
+    rule replayed on ``resamples`` random orderings of a problem's samples, fewer beyond a few
+    million samples, at n = the group's n_max; ``()`` for none). ``n_values`` defaults to
     the powers of two up to each group's n_max, plus n_max; values above a group's n_max are
     dropped for it. A problem counts at n only if it has at least n samples. Ties go to the answer
     (or sample) with the lowest sample_index in the subset.
@@ -119,7 +128,9 @@ def compute_accuracy(
     ``policy_flops_per_problem``; the reward model's FLOPs of the same samples, for the methods
     that need it (weighted vote and best-of-n read its scores; a tree search's every method,
     since the search read them), in ``reward_flops_per_problem``. ``flops_per_problem`` is their
-    sum, or the policy FLOPs alone with ``include_reward_flops=False``. The same seed gives the
+    sum, or the policy FLOPs alone with ``include_reward_flops=False``. An adaptive method pays for
+    the samples it drew before stopping (and reward FLOPs if it reads scores);
+    ``samples_per_problem``: its expected draws, n for the fixed-n methods. The same seed gives the
     same result. Columns: ``COLUMNS``. No ``samples`` view (an empty results folder): an empty
     table.
     """
@@ -127,12 +138,13 @@ def compute_accuracy(
         raise ValueError(f"bootstrap must be 0 (no intervals) or more replicates, got {bootstrap}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    with _estimates(con, resamples=resamples, seed=seed, n_values=n_values) as ready:
+    with _estimates(con, resamples=resamples, seed=seed, n_values=n_values, adaptive=adaptive) as ready:
         if not ready:
             return pd.DataFrame({c: pd.Series(dtype=t) for c, t in DTYPES.items()})
         table = con.sql(
             load_sql("estimator_accuracy"), params={"include_reward_flops": include_reward_flops}
         ).df()
+        table["samples_per_problem"] = samples_per_problem(con, table)
         start = time.perf_counter()
         replicates = _replicates(con, bootstrap=bootstrap, seed=seed)  # (cell, replicate)
         seconds = time.perf_counter() - start
@@ -155,17 +167,20 @@ def compute_problem_estimates(
     seed: int = 0,
     n_values: list[int] | None = None,
     include_reward_flops: bool = True,
+    adaptive: Sequence[StoppingRule] = DEFAULT_RULES,
 ) -> pd.DataFrame:
     """The per-problem estimates ``compute_accuracy`` averages: one row per (model, dataset,
-    strategy, method, n, problem_id) with ``estimate`` (that problem's accuracy estimate) and its
-    cost (``tokens``, ``policy_flops``, ``reward_flops``, ``flops``); columns ``PROBLEM_DTYPES``.
-    Same arguments, same estimates: a curve's ``accuracy`` is the mean of its problems' estimates."""
-    with _estimates(con, resamples=resamples, seed=seed, n_values=n_values) as ready:
+    strategy, method, n, problem_id) with ``estimate`` (that problem's accuracy estimate),
+    ``samples`` spent and its cost (``tokens``, ``policy_flops``, ``reward_flops``, ``flops``);
+    columns ``PROBLEM_DTYPES``. Same arguments, same estimates: a curve's ``accuracy`` is the mean
+    of its problems' estimates."""
+    with _estimates(con, resamples=resamples, seed=seed, n_values=n_values, adaptive=adaptive) as ready:
         if not ready:
             return pd.DataFrame({c: pd.Series(dtype=t) for c, t in PROBLEM_DTYPES.items()})
         table = con.sql(
             load_sql("estimator_problem_rows"), params={"include_reward_flops": include_reward_flops}
         ).df()
+        table["samples"] = problem_samples(con, table)
     return table[list(PROBLEM_DTYPES)].astype(PROBLEM_DTYPES)
 
 
@@ -176,10 +191,16 @@ def create_flops_macros(con: duckdb.DuckDBPyConnection) -> None:
 
 @contextmanager
 def _estimates(
-    con: duckdb.DuckDBPyConnection, *, resamples: int, seed: int, n_values: list[int] | None
+    con: duckdb.DuckDBPyConnection,
+    *,
+    resamples: int,
+    seed: int,
+    n_values: list[int] | None,
+    adaptive: Sequence[StoppingRule],
 ) -> Iterator[bool]:
-    """est_problems, est_cells and est_per_problem on ``con`` for the body; False (and no tables)
-    when there is no ``samples`` view. The tables are dropped afterwards."""
+    """est_problems, est_cells, est_per_problem (the adaptive rules' cells and estimates
+    included) and est_adaptive on ``con`` for the body; False (and no tables) when there is no
+    ``samples`` view. The tables are dropped afterwards."""
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     if n_values is not None and (not n_values or min(n_values) < 1):
@@ -212,8 +233,10 @@ def _estimates(
             con.execute(load_sql("estimator_per_problem"), {"resamples": resamples})
         finally:
             con.unregister("est_hits")
+        add_adaptive_estimates(con, groups, rules=adaptive, resamples=resamples, seed=seed)
         yield True
     finally:
+        con.execute(load_sql("adaptive_drop"))
         con.execute(load_sql("estimator_drop"))
 
 

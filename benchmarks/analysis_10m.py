@@ -8,7 +8,10 @@ own subprocess so that its peak RSS (``ru_maxrss``) is its own:
     B = 1000 bootstrap replicates over problems for the intervals; then the fits (saturation,
     log-FLOPs, compute-optimal) refit on every replicate;
     The bootstrap's own time inside (a) is read from ``compute_accuracy``'s log record, since
-    other work on shared cores makes the difference of two whole runs mostly noise;
+    other work on shared cores makes the difference of two whole runs mostly noise; so is the
+    adaptive stopping replay's (``analysis/adaptive.py``: its six default rules, each on random
+    orderings of every problem's 256 samples, 13 per problem at this size; ``--no-adaptive``
+    leaves it out);
 (b) a straightforward pandas majority-vote curve over the same kind of random subsets
     (shuffle, ``groupby.cumcount`` for the position, ``groupby`` vote counts per n; ties to the
     lowest sample index, as in (a)), on ``--pandas-resamples`` of the R resamples and scaled
@@ -21,7 +24,7 @@ The two majority-vote curves use different random subsets; their largest gap is 
 check that they compute the same thing (expect about 0.01 or less).
 
     .venv/bin/python benchmarks/analysis_10m.py [--problems 9766] [--resamples 100] [--bootstrap 1000]
-        [--pandas-resamples 3]
+        [--pandas-resamples 3] [--no-adaptive] [--data FOLDER] [--skip-pandas]
 """
 
 from __future__ import annotations
@@ -130,34 +133,49 @@ def constant(text: str, size: int) -> pa.Array:
     return pa.DictionaryArray.from_arrays(pa.array(np.zeros(size, dtype=np.int32)), pa.array([text]))
 
 
-def run_estimators(output: str, resamples: int, bootstrap: int, threads: int, memory_limit: str) -> dict:
+def run_estimators(
+    output: str, resamples: int, bootstrap: int, threads: int, memory_limit: str, adaptive: bool
+) -> dict:
     import duckdb
 
+    from analysis.adaptive import DEFAULT_RULES
     from analysis.estimators import compute_accuracy
     from analysis.fits import fit_compute_optimal, fit_log_flops, fit_saturation
     from analysis.views import connect
 
-    class Bootstrap(logging.Handler):
+    class Timings(logging.Handler):
         seconds = 0.0
+        adaptive_seconds = 0.0
+        orderings = 0
 
         def emit(self, record: logging.LogRecord) -> None:
             self.seconds += getattr(record, "bootstrap_seconds", 0.0)
+            self.adaptive_seconds += getattr(record, "adaptive_seconds", 0.0)
+            self.orderings = getattr(record, "adaptive_orderings", self.orderings)
 
-    handler = Bootstrap()
-    logging.getLogger("analysis.estimators").addHandler(handler)
-    logging.getLogger("analysis.estimators").setLevel(logging.DEBUG)
+    handler = Timings()
+    for name in ("analysis.estimators", "analysis.adaptive"):
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.DEBUG)
     con = duckdb.connect(":memory:", config={"threads": threads, "memory_limit": memory_limit})
     connect(output, connection=con)
     start = time.perf_counter()
-    table = compute_accuracy(con, resamples=resamples, seed=0, bootstrap=bootstrap)
+    rules = DEFAULT_RULES if adaptive else ()
+    table = compute_accuracy(con, resamples=resamples, seed=0, bootstrap=bootstrap, adaptive=rules)
     seconds = time.perf_counter() - start
     start = time.perf_counter()
     fits = [fit_saturation(table), fit_log_flops(table), fit_compute_optimal(table).fits]
     fit_seconds = time.perf_counter() - start
     majority = table[table["method"] == "majority_vote"]
+    spent = table[table["method"].str.startswith("adaptive_")].groupby("method")[
+        ["samples_per_problem", "accuracy"]
+    ].mean()
     return {
         "seconds": seconds,
         "bootstrap_seconds": handler.seconds,
+        "adaptive_seconds": handler.adaptive_seconds,
+        "orderings": handler.orderings,
+        "adaptive": {m: [r.samples_per_problem, r.accuracy] for m, r in spent.iterrows()},
         "fit_seconds": fit_seconds,
         "fits": sum(len(f) for f in fits),
         "ci_width": float((table["ci_high"] - table["ci_low"]).median()),
@@ -209,7 +227,9 @@ def run_pandas(output: str, resamples: int, seed: int) -> dict:
 
 def child(args: argparse.Namespace) -> None:
     if args.child == "duckdb":
-        result = run_estimators(args.data, args.resamples, args.bootstrap, args.threads, args.memory_limit)
+        result = run_estimators(
+            args.data, args.resamples, args.bootstrap, args.threads, args.memory_limit, not args.no_adaptive
+        )
     else:
         result = run_pandas(args.data, args.pandas_resamples, seed=1)
     result["max_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -222,6 +242,7 @@ def spawn(kind: str, data: str, args: argparse.Namespace) -> dict:
         "--resamples", str(args.resamples), "--pandas-resamples", str(args.pandas_resamples),
         "--bootstrap", str(args.bootstrap),
         "--threads", str(args.threads), "--memory-limit", args.memory_limit,
+        *(["--no-adaptive"] if args.no_adaptive else []),
     ]  # fmt: skip
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -236,6 +257,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--memory-limit", default="3GB")
     parser.add_argument("--data", help="an existing synthetic output folder (skips generation; kept)")
+    parser.add_argument("--no-adaptive", action="store_true", help="leave out the adaptive stopping replay")
+    parser.add_argument("--skip-pandas", action="store_true", help="run (a) only: no ratio")
     parser.add_argument("--child", choices=["duckdb", "pandas"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -250,21 +273,30 @@ def main() -> None:
             rows = generate(Path(data), problems=args.problems)
             print(f"generated {rows:,} sample rows in {time.perf_counter() - start:.0f} s: {data}")
         ours = spawn("duckdb", data, args)
-        base = spawn("pandas", data, args)
+        base = None if args.skip_pandas else spawn("pandas", data, args)
     finally:
         if scratch:
             shutil.rmtree(scratch)
-    # Loading is paid once; each resample costs the same, so the rest scales linearly with R.
-    per_resample = (base["seconds"] - base["load_seconds"]) / args.pandas_resamples
-    scaled = base["load_seconds"] + per_resample * args.resamples
-    print(f"compute_accuracy (all estimators, R={args.resamples}, n=1..256, bootstrap B={args.bootstrap}): "
+    adaptive = "" if args.no_adaptive else ", adaptive replay"
+    print(f"compute_accuracy (all estimators{adaptive}, R={args.resamples}, n=1..256, bootstrap B={args.bootstrap}): "
           f"{ours['seconds']:.1f} s, {ours['rows']} rows, median CI width {ours['ci_width']:.4f}, "
           f"peak RSS {ours['max_rss_gib']:.2f} GiB "
           f"(DuckDB threads={args.threads}, memory_limit={args.memory_limit})")
     share = ours["bootstrap_seconds"] / ours["seconds"]
     print(f"of which the bootstrap over problems: {ours['bootstrap_seconds']:.1f} s ({share:.1%})")
+    if not args.no_adaptive:
+        share = ours["adaptive_seconds"] / ours["seconds"]
+        print(f"of which the adaptive stopping replay ({len(ours['adaptive'])} rules, {ours['orderings']} orderings "
+              f"of 256 samples per problem): {ours['adaptive_seconds']:.1f} s ({share:.1%})")
+        for method, (samples, accuracy) in sorted(ours["adaptive"].items()):
+            print(f"  {method}: {samples:.1f} samples per problem, accuracy {accuracy:.4f} (mean over the 4 groups)")
     print(f"fits on the table ({ours['fits']} fits, each refit on the B replicates): "
           f"{ours['fit_seconds']:.1f} s")
+    if base is None:
+        return
+    # Loading is paid once; each resample costs the same, so the rest scales linearly with R.
+    per_resample = (base["seconds"] - base["load_seconds"]) / args.pandas_resamples
+    scaled = base["load_seconds"] + per_resample * args.resamples
     print(f"pandas majority vote, R={args.pandas_resamples}: {base['seconds']:.1f} s "
           f"(load {base['load_seconds']:.1f} s), peak RSS {base['max_rss_gib']:.2f} GiB; "
           f"scaled to R={args.resamples}: {scaled:.0f} s")

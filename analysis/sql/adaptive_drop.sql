@@ -1,0 +1,2 @@
+-- The adaptive replay's temporary table, dropped with the estimators' own.
+DROP TABLE IF EXISTS est_adaptive;
