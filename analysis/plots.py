@@ -218,17 +218,23 @@ def plot_search_vs_sampling(df: pd.DataFrame, *, kinds: Mapping[str, str] | None
     fig = make_subplots(rows=1, cols=max(len(kinds_shown), 1), shared_yaxes=True, horizontal_spacing=0.03,
                         subplot_titles=[{"majority_vote": "majority vote", "weighted_vote": "weighted vote",
                                          "best_of_n": "best-of-n"}[k] for k in kinds_shown])
-    seen: set[tuple[str, object]] = set()
+    traces = []
     for col, kind in enumerate(kinds_shown, start=1):
         rows = df[(parsed.map(lambda m: m.kind) == kind) | (df["method"] == "greedy")]
         curves = curve_table(rows, kinds, aggregation=aggregation, all_primary=True)
-        for trace in _curve_traces(rows, curves, x="flops_per_problem", kinds=kinds):
-            key = (trace.legendgroup, trace.meta["agg"])
-            first = trace.meta["legend"] and key not in seen  # one legend entry across the panels
-            trace.update(showlegend=trace.showlegend and first, meta={**trace.meta, "legend": first})
-            seen |= {key} if first else set()
-            fig.add_trace(trace, row=1, col=col)
+        traces += [(col, t) for t in _curve_traces(rows, curves, x="flops_per_problem", kinds=kinds)]
         fig.update_xaxes(type="log", title="FLOPs per problem", exponentformat="SI", row=1, col=col)
+    # One legend entry per family across the panels (the panel names the method), one per
+    # aggregation where the family has some, so that an entry stays when the aggregation changes.
+    with_agg = {t.legendgroup for _, t in traces if t.meta["agg"]}
+    seen: set[tuple[str, object]] = set()
+    for col, trace in traces:
+        key = (trace.legendgroup, trace.meta["agg"])
+        first = key not in seen and (trace.meta["agg"] is not None or trace.legendgroup not in with_agg)
+        seen.add(key)
+        trace.update(name=FAMILIES[trace.legendgroup].label, showlegend=first and trace.visible is True,
+                     meta={**trace.meta, "legend": first})
+        fig.add_trace(trace, row=1, col=col)
     fig.update_yaxes(title="accuracy", tickformat=".0%", row=1, col=1)
     fig.update_layout(**LAYOUT, title=title, height=430)
     return fig
