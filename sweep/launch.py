@@ -123,6 +123,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     retries = 0
     dead_engines: dict[str, str] = {}
     engine_nodes: dict[str, list[str]] = {}
+    engine_busy: dict[str, float] = {}
     if pending:
         needed = {s.model for s in pending}
         needed_rewards = {getattr(s.strategy, "reward_model", None) for s in pending} & reward_specs.keys()
@@ -162,6 +163,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
             retries = stats.retries
             dead_engines = stats.dead_engines
             engine_nodes = _placements({**pools, **reward_pools}, skip=set(dead_engines))
+            engine_busy = _busy_fractions({**pools, **reward_pools}, skip=set(dead_engines))
         finally:
             release_capacity()
             for pool in engines.values():
@@ -179,6 +181,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
             "shards_failed": failed,
             "retries": retries,
             "engine_nodes": engine_nodes,
+            "engine_busy_fraction": engine_busy,
         },
     )
     summary = summarize(config.output, config, [s.shard_id for s in shards], run=run_id)
@@ -196,6 +199,28 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
         run_id=run_id,
         retries=retries,
     )
+
+
+def _busy_fractions(pools: dict[str, Any], *, skip: set[str]) -> dict[str, float]:
+    """Per model: the fraction of time its engines spent stepping, from their first step to their
+    last (mean over replicas). Only engines this launch started count: a live engine it reused
+    (a test session's, another sweep's) has been busy for others too."""
+    import ray
+
+    busy: dict[str, float] = {}
+    for name, pool in pools.items():
+        handles = [h for h, owned in zip(pool.handles, pool.owned, strict=True) if owned]
+        if name in skip or not handles:
+            continue
+        try:
+            clocks = ray.get([h.busy.remote() for h in handles], timeout=30)
+        except (ray.exceptions.RayError, TimeoutError) as exc:
+            log.warning("could not read the busy time of the engines of %s: %s", name, exc)
+            continue
+        fractions = [c["busy_s"] / c["span_s"] for c in clocks if c["span_s"] > 0]
+        if fractions:
+            busy[name] = round(sum(fractions) / len(fractions), 4)
+    return busy
 
 
 def _placements(pools: dict[str, Any], *, skip: set[str]) -> dict[str, list[str]]:

@@ -124,6 +124,8 @@ def test_autoscaler_adds_workers_for_the_grid_and_removes_them_after(cluster: Fa
     assert len(rows) == 4 * (1 + 4) and len(set(rows)) == len(rows)  # greedy + sampling n_max=4, no duplicate
     manifest = json.loads((output / "manifest.json").read_text())
     (engine_node,) = manifest["runs"][-1]["engine_nodes"]["smollm2-135m-instruct"]
+    # The launcher started this engine, so its busy time is this run's: recorded for the report.
+    assert 0 < manifest["runs"][-1]["engine_busy_fraction"]["smollm2-135m-instruct"] <= 1
     head = ask(cluster, "result = ray.get_runtime_context().get_node_id()")
     assert engine_node != head, "the engine ran on an autoscaled worker"
 
