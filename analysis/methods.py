@@ -58,8 +58,7 @@ class Family:
     label: str
     color: str
     shown: tuple[str, ...] = ()  # method kinds drawn at first, first present wins; () = all
-    hidden: bool = False  # in the legend at first but drawn only when clicked
-    note: str = ""
+    hidden: bool = False  # in the legend at first but drawn only when clicked (an oracle's ceiling)
 
 
 FAMILIES = {
@@ -73,8 +72,7 @@ FAMILIES = {
         Family("rebase", "REBASE", "#d62728", shown=("weighted_vote", "majority_vote")),
         Family("mcts", "MCTS", "#8c564b", shown=("weighted_vote", "majority_vote")),
         Family("beam", "Beam search", "#e377c2", shown=("weighted_vote", "majority_vote")),
-        Family("pass_at_n", "Sampling · pass@n (oracle)", "#9467bd", hidden=True,
-               note="needs a verifier that knows the answer"),
+        Family("pass_at_n", "Sampling · pass@n (oracle)", "#9467bd", hidden=True),
         Family("other", "Other", "#bcbd22"),
     )
 }
@@ -109,16 +107,6 @@ def parse_method(method: str) -> Method:
     return Method(method, method)
 
 
-def split_method(method: str) -> tuple[str, str | None]:
-    """``"weighted_vote_min"`` → ``("weighted_vote", "min")``; ``"majority_vote"`` → (it, None)."""
-    parsed = parse_method(method)
-    return parsed.kind, parsed.aggregation
-
-
-def method_label(method: str) -> str:
-    return parse_method(method).label
-
-
 def strategy_kind(strategy: str, kinds: Mapping[str, str] | None = None) -> str:
     """The registered strategy a results label ran (``kinds``: label -> name, from the run's config)."""
     return (kinds or {}).get(strategy, strategy)
@@ -143,10 +131,6 @@ def family_of(strategy: str, method: str, kinds: Mapping[str, str] | None = None
     if strategy_kind_ in TREE_STRATEGIES:
         return FAMILIES[strategy_kind_]
     return FAMILIES.get(kind, FAMILIES["other"])
-
-
-def is_oracle(method: str) -> bool:
-    return method in ORACLE_METHODS
 
 
 def ordered_strategies(strategies: Iterable[str], kinds: Mapping[str, str] | None = None) -> list[str]:
