@@ -90,7 +90,7 @@ def build_report(
             f'<section class="dataset" data-dataset="{html.escape(str(dataset))}"{" hidden" if i else ""}>',
             f"<h2>{html.escape(str(dataset))}</h2>",
             figures.add(plot_accuracy_vs_flops(part, frontier, kinds=kinds, aggregation=chosen,
-                                               title=f"{dataset}: accuracy vs FLOPs per problem"),
+                                               title=f"{html.escape(str(dataset))}: accuracy vs FLOPs per problem"),
                         f"fig-accuracy-vs-flops-{slug}"),
             _note(READ_FLOPS),
             '<div class="pair">',
@@ -123,7 +123,8 @@ READ_FLOPS = ("One colour per strategy family, one marker per model; each line r
               "Pareto frontier (best accuracy within each budget; pass@n excluded, it needs an oracle), its "
               "points ringed and named where the winner changes. Click a legend entry to hide or show it.")
 READ_N = ("Left: accuracy as the number of samples grows, with the fit a − b·exp(−c·n) dashed and its limit a "
-          "(bar: bootstrap interval) at 2·n_max. Right: pass@n, the chance that some sample of n is right.")
+          "(bar: bootstrap interval) in the \u201cfit limit\u201d column. Right: pass@n, the chance that some "
+          "sample of n is right.")
 
 
 def _controls(datasets: list[str], options: list[str], chosen: str) -> str:
