@@ -23,7 +23,7 @@ design). A table without replicates gets NaN intervals and says so in ``reason``
 A fit that cannot be made (too few points, degenerate data) is a row with NaN parameters,
 ``status == "failed"`` and a ``reason``; no fit raises. Fits are unweighted.
 
-Left out: the plots (``analysis.report``) and the estimators that make the input table
+Left out: the plots (``analysis.plots``) and the estimators that make the input table
 (``analysis.estimators``).
 """
 

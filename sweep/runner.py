@@ -111,6 +111,8 @@ def run_shard(
             **reward,
             "budget": [s.budget for s in samples],
             "node_id": [s.node_id for s in samples],
+            "round": [s.round for s in samples],
+            "stop_reason": [s.stop_reason for s in samples],
         },
         schema=SAMPLES,
     )

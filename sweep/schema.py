@@ -64,6 +64,10 @@ SAMPLES = pa.schema(
         # Tree search: the search's budget (null for flat strategies) and the leaf's node.
         pa.field("budget", pa.int32()),
         pa.field("node_id", pa.int32()),
+        # Adaptive sampling: the round that drew the sample, and why its problem stopped drawing
+        # (rule, n_max, error); its budget is n_max. Null for other strategies.
+        pa.field("round", pa.int32()),
+        pa.field("stop_reason", pa.string()),
     ]
 )
 

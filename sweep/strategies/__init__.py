@@ -9,6 +9,7 @@ here; nothing branches on names.
 
 from __future__ import annotations
 
+from sweep.strategies.adaptive import AdaptiveSettings, run_adaptive
 from sweep.strategies.base import RawSample, Strategy, StrategyOutput, StrategySettings
 from sweep.strategies.beam import BeamSettings, run_beam
 from sweep.strategies.mcts import MCTSSettings, run_mcts
@@ -22,6 +23,7 @@ STRATEGIES: dict[str, Strategy] = {
     "rebase": Strategy(settings=RebaseSettings, run=run_rebase),
     "mcts": Strategy(settings=MCTSSettings, run=run_mcts),
     "beam": Strategy(settings=BeamSettings, run=run_beam),
+    "adaptive": Strategy(settings=AdaptiveSettings, run=run_adaptive),
 }
 
 __all__ = ["STRATEGIES", "RawSample", "Strategy", "StrategyOutput", "StrategySettings", "TreeSearchSettings"]

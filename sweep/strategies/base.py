@@ -76,6 +76,8 @@ class RawSample:
     budget: int | None = None  # the tree search's budget; None for flat strategies
     node_id: int | None = None  # the leaf's node in the nodes table
     cost: SampleCost | None = None  # tree search: this leaf's share of its tree's compute
+    round: int | None = None  # adaptive sampling: the round that drew it (0 first)
+    stop_reason: str | None = None  # adaptive sampling: why its problem stopped drawing
 
 
 @dataclass(frozen=True)
