@@ -43,7 +43,8 @@ from sweep.solve import (
     generation_cap,
     solve,
 )
-from sweep.strategies import STRATEGIES, TreeSearchSettings
+from sweep.strategies import STRATEGIES
+from sweep.strategies.sampling import SamplingSettings
 
 MAX_QUESTION_CHARS = 100_000  # as /solve: beyond any context; tokens are checked after
 DEFAULT_SCORE = "last"  # the step-score aggregation of weighted and best_of_n when none is named
@@ -383,19 +384,22 @@ def _method(request: ChatCompletionRequest, entry: Any) -> str:
 
 
 def _budget(request: ChatCompletionRequest, entry: Any) -> int:
-    """The sample count (flat strategies: any up to the sweep's n_max) or the tree search's budget
-    (one the sweep ran): what ``Choice.n`` carries."""
+    """What ``Choice.n`` carries: for sampling, any sample count up to the sweep's n_max (``solve``
+    draws that many); for every other strategy (greedy, a tree search's budget, adaptive's n_max)
+    one of the entry's ``n_values``, since ``solve`` runs the entry as the sweep configured it."""
     values = entry.n_values
     if request.budget is None:
         return max(values)
-    if isinstance(entry, TreeSearchSettings):
-        if request.budget not in values:
+    if isinstance(entry, SamplingSettings):
+        if request.budget > max(values):
             raise OpenAIError(
-                f"{entry.label} ran with budgets {', '.join(map(str, values))}, not {request.budget}", param="budget"
+                f"{entry.label} draws at most {max(values)} samples in this sweep, not {request.budget}",
+                param="budget",
             )
-    elif request.budget > max(values):
+    elif request.budget not in values:
         raise OpenAIError(
-            f"{entry.label} draws at most {max(values)} samples in this sweep, not {request.budget}", param="budget"
+            f"{entry.label} ran with budget {', '.join(map(str, values))} in this sweep, not {request.budget}",
+            param="budget",
         )
     return request.budget
 
