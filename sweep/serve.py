@@ -255,7 +255,8 @@ class SweepService:
 
     @api.get("/report", response_class=HTMLResponse)
     def report(self) -> str:
-        from analysis.report import build_report
+        from analysis.report import build_report, gather_facts
+        from analysis.views import connect
 
         self._current_views()  # a new run resets the cached report
         with self._lock:
@@ -264,7 +265,10 @@ class SweepService:
                 if accuracy.empty:
                     raise HTTPException(status_code=404, detail="the run has no samples yet")
                 run = f" (run {self._run_id})" if self._run_id else ""
-                self._report = build_report(accuracy, title=f"Inference scaling report: {self._output}{run}")
+                facts = gather_facts(connect(self._output, run=self._options.run), self._output, run=self._options.run)
+                self._report = build_report(
+                    accuracy, title=f"Inference scaling report: {self._output}{run}", facts=facts
+                )
             return self._report
 
     @api.post("/solve")
