@@ -258,15 +258,25 @@ def replay_block(data: ReplayColumns, task: Replay, *, orderings: int) -> dict[s
 
 def samples_per_problem(con: duckdb.DuckDBPyConnection, table: pd.DataFrame) -> np.ndarray:
     """(row,) -> samples spent per problem for the rows of an accuracy table with a ``cell``
-    column: n for the fixed-n methods, the expected draws for the adaptive cells."""
+    column: the expected draws for the adaptive cells, the mean samples drawn for a group with a
+    budget (a tree search's leaves, the live adaptive strategy's draws), n for the others."""
     spent = con.sql(load_sql("adaptive_samples_per_problem")).df().set_index("cell")["samples_per_problem"]
-    return table["cell"].map(spent).fillna(table["n"].astype(np.float64)).to_numpy(dtype=np.float64)
+    keys = ["model", "dataset", "strategy", "n"]
+    drawn = con.sql(load_sql("adaptive_budget_samples")).df().groupby(keys, as_index=False)["samples"].mean()
+    budget = table[keys].merge(drawn, on=keys, how="left")["samples"].to_numpy(dtype=np.float64)
+    fixed = np.where(np.isnan(budget), table["n"].to_numpy(dtype=np.float64), budget)
+    adaptive = table["cell"].map(spent).to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.where(np.isnan(adaptive), fixed, adaptive)
 
 
 def problem_samples(con: duckdb.DuckDBPyConnection, table: pd.DataFrame) -> np.ndarray:
-    """(row,) -> samples spent for the rows of the per-problem table: n, or the adaptive cell's
-    expected draws on that problem."""
+    """(row,) -> samples spent for the rows of the per-problem table: the adaptive cell's expected
+    draws on that problem, the samples a group with a budget drew for it, or n."""
     keys = ["model", "dataset", "strategy", "method", "n", "problem_id"]
     spent = con.sql(load_sql("adaptive_problem_samples")).df()
     merged = table[keys].merge(spent, on=keys, how="left")
-    return merged["samples"].fillna(merged["n"].astype(np.float64)).to_numpy(dtype=np.float64)
+    drawn = con.sql(load_sql("adaptive_budget_samples")).df()
+    budget = table[[k for k in keys if k != "method"]].merge(
+        drawn, on=[k for k in keys if k != "method"], how="left"
+    )["samples"]
+    return merged["samples"].fillna(budget).fillna(merged["n"].astype(np.float64)).to_numpy(dtype=np.float64)
