@@ -24,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
-ENGINE_FIXTURES = frozenset({"engine_pool"})  # fixtures that start the real engine
+ENGINE_FIXTURES = frozenset({"engine_pool", "mp_pool"})  # fixtures that start a real engine
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
