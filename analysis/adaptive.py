@@ -95,6 +95,22 @@ class ReplayColumns:
     costs: dict[str, np.ndarray]  # COSTS -> (row,)
 
 
+def rule_of_method(method: str) -> StoppingRule | None:
+    """The stopping rule an ``adaptive_*`` method stands for (``method_name``'s inverse); None for
+    any other method. ``/solve`` runs it live (the ``adaptive`` strategy) when the table picks it."""
+    if not method.startswith(ADAPTIVE_PREFIX):
+        return None
+    body, window = method[len(ADAPTIVE_PREFIX) :], None
+    if "_r" in body:
+        body, rounds = body.rsplit("_r", 1)
+        window = int(rounds)
+    rule, value = body.split("_", 1)
+    if rule == "esc":
+        w = int(value.removeprefix("w"))
+        return StoppingRule("esc", w, window=window or w)
+    return StoppingRule(rule, float(value), window=window or 1)  # type: ignore[arg-type]
+
+
 def add_adaptive_estimates(
     con: duckdb.DuckDBPyConnection,
     groups: pd.DataFrame,

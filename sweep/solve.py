@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from actors.protocol import Engine
+from analysis.adaptive import rule_of_method
 from sweep.answers import extract_answer
 from sweep.config import SweepConfig
 from sweep.flops import Flops, forward_flops, problem_flops, row_flops
@@ -165,16 +166,22 @@ def solve(
     problem = Problem(dataset=dataset.name, problem_id=problem_id, question=question, answer="", grader=grader)
     (prompted,) = prompt_problems([problem], dataset)
     settings = _settings_for(config, choice)
+    method = choice.method
+    if (rule := rule_of_method(choice.method)) is not None:
+        # An adaptive method of the offline replay: run its rule live, on the sampling entry's
+        # settings, and vote as the replay does over what it drew.
+        settings = _adaptive_settings(settings, rule, n_max=choice.n)
+        method = "weighted_vote_last" if rule.reads_scores else "majority_vote"
     output = STRATEGIES[settings.name].run(
         [prompted], settings=settings, engine=engine, scorer=scorer, generation=config.generation, seed=config.seed
     )
     samples = output.samples
     if samples and all(s.error is not None for s in samples):
         raise SolveFailed(f"the engine served none of {len(samples)} samples: {samples[0].error}")
-    scores, reward_tokens = _scores(samples, scorer, choice.method)
+    scores, reward_tokens = _scores(samples, scorer, method)
     answers = [extract_answer(s.completion) for s in samples]
     keys = [g.key for g in GRADERS[grader](answers, [""] * len(samples))]
-    winner = _vote(choice.method, keys, scores)
+    winner = _vote(method, keys, scores)
     cost = _flops(samples, choice.model_params, reward_params, reward_tokens)
     return Solution(
         answer=answers[winner] if winner is not None else None,
@@ -182,6 +189,22 @@ def solve(
         samples=len(samples),
         policy_flops=cost.policy,
         reward_flops=cost.reward,
+    )
+
+
+def _adaptive_settings(sampling: Any, rule: Any, *, n_max: int) -> Any:
+    """The live ``adaptive`` strategy for a replayed rule, drawing as the sampling entry did."""
+    return STRATEGIES["adaptive"].settings.model_validate(
+        {
+            "name": "adaptive",
+            "n_max": n_max,
+            "window": rule.window,
+            "rule": rule.rule,
+            "threshold": rule.threshold,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "reward_model": sampling.reward_model,
+        }
     )
 
 

@@ -388,3 +388,11 @@ def test_first_stop_checks_whole_rounds() -> None:
     value = np.array([[0.0, 1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0]])
     assert first_stop(value, threshold=1.0, window=1).tolist() == [2, 5]
     assert first_stop(value, threshold=1.0, window=3).tolist() == [5, 5]  # checked at 3 and 5 only
+
+
+@pytest.mark.parametrize("rule", [*DEFAULT_RULES, StoppingRule("beta", 0.9, window=2), StoppingRule("esc", 3, window=1)])
+def test_method_names_read_back_as_their_rules(rule: StoppingRule) -> None:
+    from analysis.adaptive import method_name, rule_of_method
+
+    assert rule_of_method(method_name(rule)) == rule
+    assert rule_of_method("majority_vote") is None

@@ -158,3 +158,25 @@ def test_the_grid_key_is_n_max() -> None:
     assert settings.n_max == 8 and settings.n_values == [8]
     assert settings.model_dump()["n_max"] == 8  # the manifest keeps grid.yaml's key
     assert AdaptiveSettings.model_validate(settings.model_dump()) == settings
+
+
+def test_solve_runs_a_replayed_adaptive_method_live(tiny_config: object) -> None:
+    """/solve's choice of an adaptive_* row runs that rule live and pays only for what it drew."""
+    from sweep.solve import Choice, solve
+
+    class Always4(AnsweringEngine):
+        def __init__(self) -> None:
+            super().__init__({})
+            self.answers = _Four()
+
+    class _Four(dict):
+        def __missing__(self, key: str) -> itertools.cycle:
+            return itertools.cycle(["4"])
+
+    choice = Choice(model="smollm2-135m-instruct", model_params=10**8, dataset="arithmetic", strategy="sampling",
+                    method="adaptive_beta_0.9_r2", n=8, accuracy=0.5, flops_per_problem=1e9)
+    engine = Always4()
+    solution = solve("What is 2 + 2?", choice=choice, config=tiny_config, engine=engine, scorer=None,
+                     reward_params=10**8)
+    assert solution.answer == "4" and solution.samples == 4  # of 8 at most: two rounds of two, 1 - 2^-5 >= 0.9
+    assert [n for call in engine.calls for _, n in call] == [2, 2]
