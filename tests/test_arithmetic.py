@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from sweep.arithmetic import LEVELS, THEMES, generate_items
 from sweep.config import ArithmeticDataset, load_config
@@ -17,20 +15,6 @@ from sweep.problems import Problem, few_shot_examples, load_problems
 from sweep.prompting import render_solution
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _level_0_configurable() -> bool:
-    try:
-        ArithmeticDataset(name="a", source="arithmetic", levels=[0])
-    except ValidationError:
-        return False
-    return True
-
-
-# Level 0 reaches users through ArithmeticDataset.levels, whose bound lives in sweep/config.py.
-needs_level_0_config = pytest.mark.skipif(
-    not _level_0_configurable(), reason="sweep/config.py: ArithmeticDataset.levels does not accept 0 yet"
-)
 
 
 @settings(max_examples=40, deadline=None)
@@ -65,7 +49,6 @@ def test_level_0_known_item() -> None:
     assert item.solution == "Start with 7 stickers.\nAdd 5: 7 + 5 = 12.\nMia has 12 stickers now."
 
 
-@needs_level_0_config
 def test_level_0_dataset_loads_with_stable_ids() -> None:
     dataset = ArithmeticDataset(name="a", source="arithmetic", count=40, levels=[0], seed=0)
     problems = load_problems(dataset)
@@ -88,7 +71,6 @@ def test_every_level_grades_its_worked_solution_right() -> None:
         assert not any(g.correct for g in grade_completions(completions, off_by_one))
 
 
-@needs_level_0_config
 def test_level_0_few_shot_examples_are_level_0_and_apart_from_the_problems() -> None:
     dataset = ArithmeticDataset(name="a", source="arithmetic", count=40, levels=[0], seed=0)
     shots = few_shot_examples(dataset, 2)
@@ -97,9 +79,8 @@ def test_level_0_few_shot_examples_are_level_0_and_apart_from_the_problems() -> 
     assert not {p.question for p in shots} & questions
 
 
-@needs_level_0_config
 def test_demo_config_is_level_0() -> None:
     config = load_config(ROOT / "configs" / "demo.yaml")
     (dataset,) = config.datasets
     assert isinstance(dataset, ArithmeticDataset) and dataset.levels == [0]
-    assert [s.name for s in config.strategies] == ["greedy", "sampling", "rebase", "mcts"]
+    assert [s.name for s in config.strategies] == ["greedy", "sampling", "adaptive", "rebase", "mcts"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,7 +85,11 @@ options, none = actor_options(single)
 assert none is None and options["num_gpus"] == 1 and options["scheduling_strategy"] == "SPREAD"
 print("PLACEMENT OK")
 '''
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
+    # Its own Ray: not the test session's, whose address an earlier test may have exported.
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=180, check=False, env=env
+    )
     assert "PLACEMENT OK" in done.stdout, done.stderr[-3000:]
 
 
