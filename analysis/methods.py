@@ -33,8 +33,11 @@ from analysis.subsets import SCORES
 AGGREGATIONS = SCORES  # step-score aggregations of BoN and WV: the estimators' (last, min, prod, mean)
 ORACLE_METHODS = ("pass_at_n",)  # needs a verifier that knows the answer: never on a frontier
 ADAPTIVE_PREFIX = "adaptive_"
-STRATEGY_ORDER = ("greedy", "sampling", "rebase", "mcts", "beam")
-STRATEGY_LABELS = {"greedy": "Greedy", "sampling": "Sampling", "rebase": "REBASE", "mcts": "MCTS", "beam": "Beam"}
+STRATEGY_ORDER = ("greedy", "sampling", "adaptive", "rebase", "mcts", "beam")
+STRATEGY_LABELS = {
+    "greedy": "Greedy", "sampling": "Sampling", "adaptive": "Adaptive", "rebase": "REBASE", "mcts": "MCTS",
+    "beam": "Beam",
+}  # fmt: skip
 TREE_STRATEGIES = ("rebase", "mcts", "beam")
 # Method kinds: the method name without its aggregation or adaptive variant.
 KIND_LABELS = {
@@ -69,6 +72,8 @@ FAMILIES = {
         Family("weighted_vote", "Sampling · weighted vote", "#2ca02c"),
         Family("best_of_n", "Sampling · best-of-n", "#ff7f0e"),
         Family("adaptive", "Sampling · adaptive stopping", "#17becf"),
+        # The live adaptive strategy (it stops drawing as the replayed rules would), every method.
+        Family("adaptive_live", "Adaptive sampling (live)", "#0b5d6b", shown=("majority_vote", "weighted_vote")),
         Family("rebase", "REBASE", "#d62728", shown=("weighted_vote", "majority_vote")),
         Family("mcts", "MCTS", "#8c564b", shown=("weighted_vote", "majority_vote")),
         Family("beam", "Beam search", "#e377c2", shown=("weighted_vote", "majority_vote")),
@@ -128,6 +133,8 @@ def family_of(strategy: str, method: str, kinds: Mapping[str, str] | None = None
         return FAMILIES["greedy"]
     if kind == "adaptive":
         return FAMILIES["adaptive"]
+    if strategy_kind_ == "adaptive":
+        return FAMILIES["adaptive_live"]
     if strategy_kind_ in TREE_STRATEGIES:
         return FAMILIES[strategy_kind_]
     return FAMILIES.get(kind, FAMILIES["other"])

@@ -31,7 +31,10 @@ from analysis.methods import (
 log = logging.getLogger(__name__)
 
 # Settings of a strategy entry the grid table shows, in this order, when the entry has them.
-GRID_SETTINGS = ("n", "budgets", "temperature", "reward_model", "max_tokens", "step_max_tokens", "max_depth")
+GRID_SETTINGS = (
+    "n", "budgets", "n_max", "window", "rule", "threshold", "temperature", "reward_model", "max_tokens",
+    "step_max_tokens", "max_depth",
+)  # fmt: skip
 BUSY_KEYS = ("engine_busy_fraction", "engine_busy")  # a run record's busy fraction, when it has one
 
 
