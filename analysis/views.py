@@ -51,7 +51,7 @@ def connect(
     ``DuplicateRows`` naming the files when one sample (model, strategy, settings, dataset,
     problem, sample index) appears twice in what the run reads.
     """
-    from sweep.runs import select_run, run_files
+    from sweep.runs import run_files, select_run
     from sweep.storage import ResultsStore
 
     con = connection or duckdb.connect(":memory:")
@@ -108,7 +108,8 @@ def _check_unique(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
     duplicates = con.execute(load_sql("duplicate_samples"), {"files": files}).fetchall()
     if duplicates:
         lines = [
-            f"{model}/{strategy} {dataset} problem {problem} sample {sample}: {count} rows in {', '.join(names)}"
+            f"{model}/{strategy} {dataset} problem {problem} sample {sample}: "
+            f"{count} rows in {', '.join(names)}"
             for model, strategy, _, dataset, problem, sample, count, names in duplicates
         ]
         raise DuplicateRows(

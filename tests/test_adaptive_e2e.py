@@ -21,11 +21,20 @@ def test_live_adaptive_agrees_with_its_offline_replay(engine_pool: Any, tiny_con
     strategies = [
         STRATEGIES["sampling"].settings.model_validate({"name": "sampling", "n": [8], "temperature": 1.0}),
         STRATEGIES["adaptive"].settings.model_validate(
-            {"name": "adaptive", "n_max": 8, "window": 2, "rule": "beta", "threshold": 0.9, "temperature": 1.0}
+            {
+                "name": "adaptive",
+                "n_max": 8,
+                "window": 2,
+                "rule": "beta",
+                "threshold": 0.9,
+                "temperature": 1.0,
+            }
         ),
     ]
     scheduler = tiny_config.scheduler.model_copy(update={"shard_size": 8})
-    config = tiny_config.model_copy(update={"datasets": [dataset], "strategies": strategies, "scheduler": scheduler})
+    config = tiny_config.model_copy(
+        update={"datasets": [dataset], "strategies": strategies, "scheduler": scheduler}
+    )
     outcome = run_sweep(config, show_progress=False, write_report=False)
     assert not outcome.shards_failed
 
@@ -41,7 +50,9 @@ def test_live_adaptive_agrees_with_its_offline_replay(engine_pool: Any, tiny_con
 
     accuracy = compute_accuracy(con, resamples=50, adaptive=[StoppingRule("beta", 0.9, window=2)])
     live = accuracy[(accuracy["strategy"] == "adaptive") & (accuracy["method"] == "majority_vote")].iloc[0]
-    replay = accuracy[(accuracy["strategy"] == "sampling") & (accuracy["method"] == "adaptive_beta_0.9_r2")].iloc[0]
+    replay = accuracy[
+        (accuracy["strategy"] == "sampling") & (accuracy["method"] == "adaptive_beta_0.9_r2")
+    ].iloc[0]
     # Two estimates of one quantity, each with its 95% bootstrap interval: they must overlap.
     assert live["ci_low"] <= replay["ci_high"] and replay["ci_low"] <= live["ci_high"], (live, replay)
     drawn_mean = sum(d for _, d, _, _ in stops) / len(stops)

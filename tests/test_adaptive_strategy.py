@@ -39,11 +39,17 @@ class AnsweringEngine:
                 results.append(GenerationResult(r.request_id, "PROMPT", 10, [], 0.01, 0, error="boom"))
                 continue
             completions = [
-                Completion(text=f"So the answer is {next(self.answers[pid])}.", tokens=7, finish_reason="stop",
-                           cumulative_logprob=-1.0)
+                Completion(
+                    text=f"So the answer is {next(self.answers[pid])}.",
+                    tokens=7,
+                    finish_reason="stop",
+                    cumulative_logprob=-1.0,
+                )
                 for _ in range(r.sampling["n"])
             ]
-            results.append(GenerationResult(r.request_id, "PROMPT", 10, completions, 0.01, 0, cached_tokens=4))
+            results.append(
+                GenerationResult(r.request_id, "PROMPT", 10, completions, 0.01, 0, cached_tokens=4)
+            )
         return results
 
 
@@ -62,7 +68,9 @@ class AnswerScorer:
 
 def problems(count: int) -> list[PromptedProblem]:
     return [
-        PromptedProblem(Problem(dataset="d", problem_id=f"p{i}", question="2+2?", answer="4", grader="numeric"), None, "Q")
+        PromptedProblem(
+            Problem(dataset="d", problem_id=f"p{i}", question="2+2?", answer="4", grader="numeric"), None, "Q"
+        )
         for i in range(count)
     ]
 
@@ -80,8 +88,14 @@ def by_problem(samples: list) -> dict[str, list]:
 
 def test_confident_problems_stop_and_split_ones_draw_to_n_max() -> None:
     engine = AnsweringEngine({"p0": ["4"], "p1": ["4", "5"], "p2": ["4", "4", "4", "4", "7"]})
-    out = run_adaptive(problems(3), settings=adaptive(rule="beta", threshold=0.9, window=2), engine=engine,
-                       scorer=None, generation=GENERATION, seed=0)
+    out = run_adaptive(
+        problems(3),
+        settings=adaptive(rule="beta", threshold=0.9, window=2),
+        engine=engine,
+        scorer=None,
+        generation=GENERATION,
+        seed=0,
+    )
     rows = by_problem(out.samples)
     # Beta: 2 agreeing give P(p1 > p2) = 1 - 2^-3 = 0.875 < 0.9; 4 give 1 - 2^-5 = 0.97.
     assert len(rows["p0"]) == 4 and {s.stop_reason for s in rows["p0"]} == {"rule"}
@@ -105,23 +119,41 @@ def test_confident_problems_stop_and_split_ones_draw_to_n_max() -> None:
 
 def test_esc_stops_after_a_window_of_agreeing_answers_and_the_cap_cuts_the_last_round() -> None:
     engine = AnsweringEngine({"p0": ["1", "2", "3", "3", "3"], "p1": ["1", "2"]})
-    out = run_adaptive(problems(2), settings=adaptive(rule="esc", threshold=3, window=3, n_max=7), engine=engine,
-                       scorer=None, generation=GENERATION, seed=0)
+    out = run_adaptive(
+        problems(2),
+        settings=adaptive(rule="esc", threshold=3, window=3, n_max=7),
+        engine=engine,
+        scorer=None,
+        generation=GENERATION,
+        seed=0,
+    )
     rows = by_problem(out.samples)
     # p0: window 1 = (1, 2, 3) mixed; window 2 = (3, 3, 1): mixed; window 3 is cut to 1 draw by n_max.
     assert len(rows["p0"]) == 7 and rows["p0"][0].stop_reason == "n_max"
     assert engine.calls[-1] == [("p0", 1), ("p1", 1)]
     engine = AnsweringEngine({"p0": ["5"]})
-    out = run_adaptive(problems(1), settings=adaptive(rule="esc", threshold=3, window=3), engine=engine,
-                       scorer=None, generation=GENERATION, seed=0)
+    out = run_adaptive(
+        problems(1),
+        settings=adaptive(rule="esc", threshold=3, window=3),
+        engine=engine,
+        scorer=None,
+        generation=GENERATION,
+        seed=0,
+    )
     assert len(out.samples) == 3 and out.samples[0].stop_reason == "rule"
 
 
 def test_weighted_rule_scores_each_sample_once_and_keeps_the_scores() -> None:
     engine = AnsweringEngine({"p0": ["4", "9"], "p1": ["9"]})
     scorer = AnswerScorer()
-    out = run_adaptive(problems(2), settings=adaptive(rule="weighted", threshold=0.8, window=2, reward_model="prm"),
-                       engine=engine, scorer=scorer, generation=GENERATION, seed=0)
+    out = run_adaptive(
+        problems(2),
+        settings=adaptive(rule="weighted", threshold=0.8, window=2, reward_model="prm"),
+        engine=engine,
+        scorer=scorer,
+        generation=GENERATION,
+        seed=0,
+    )
     rows = by_problem(out.samples)
     # p0: 4 (0.9) vs 9 (0.2) each round: the leader's share 0.9 / 1.1 = 0.82 >= 0.8 after round one.
     assert len(rows["p0"]) == 2 and rows["p0"][0].stop_reason == "rule"
@@ -132,8 +164,14 @@ def test_weighted_rule_scores_each_sample_once_and_keeps_the_scores() -> None:
 
 def test_a_failed_round_stops_its_problem_with_error_rows_and_the_others_go_on() -> None:
     engine = AnsweringEngine({"p0": ["4"], "p1": ["4"]}, fail=["p1"])
-    out = run_adaptive(problems(2), settings=adaptive(rule="beta", threshold=0.9, window=2), engine=engine,
-                       scorer=None, generation=GENERATION, seed=0)
+    out = run_adaptive(
+        problems(2),
+        settings=adaptive(rule="beta", threshold=0.9, window=2),
+        engine=engine,
+        scorer=None,
+        generation=GENERATION,
+        seed=0,
+    )
     rows = by_problem(out.samples)
     assert len(rows["p1"]) == 2 and all(s.error == "boom" and s.stop_reason == "error" for s in rows["p1"])
     assert len(rows["p0"]) == 4 and rows["p0"][0].stop_reason == "rule"
@@ -173,10 +211,21 @@ def test_solve_runs_a_replayed_adaptive_method_live(tiny_config: object) -> None
         def __missing__(self, key: str) -> itertools.cycle:
             return itertools.cycle(["4"])
 
-    choice = Choice(model="smollm2-135m-instruct", model_params=10**8, dataset="arithmetic", strategy="sampling",
-                    method="adaptive_beta_0.9_r2", n=8, accuracy=0.5, flops_per_problem=1e9)
+    choice = Choice(
+        model="smollm2-135m-instruct",
+        model_params=10**8,
+        dataset="arithmetic",
+        strategy="sampling",
+        method="adaptive_beta_0.9_r2",
+        n=8,
+        accuracy=0.5,
+        flops_per_problem=1e9,
+    )
     engine = Always4()
-    solution = solve("What is 2 + 2?", choice=choice, config=tiny_config, engine=engine, scorer=None,
-                     reward_params=10**8)
-    assert solution.answer == "4" and solution.samples == 4  # of 8 at most: two rounds of two, 1 - 2^-5 >= 0.9
+    solution = solve(
+        "What is 2 + 2?", choice=choice, config=tiny_config, engine=engine, scorer=None, reward_params=10**8
+    )
+    assert (
+        solution.answer == "4" and solution.samples == 4
+    )  # of 8 at most: two rounds of two, 1 - 2^-5 >= 0.9
     assert [n for call in engine.calls for _, n in call] == [2, 2]

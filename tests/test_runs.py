@@ -17,7 +17,11 @@ from sweep.storage import ResultsStore
 
 def shard(shard_id: str, *, config_id: str, strategy: str = "sampling") -> Any:
     return SimpleNamespace(
-        shard_id=shard_id, model="m", strategy=SimpleNamespace(label=strategy), dataset="toy", config_id=config_id
+        shard_id=shard_id,
+        model="m",
+        strategy=SimpleNamespace(label=strategy),
+        dataset="toy",
+        config_id=config_id,
     )
 
 
@@ -27,8 +31,15 @@ def write_grid(store: ResultsStore, config_id: str, *, correct: bool, problems: 
     for p in problems:
         shard_id = f"{config_id}-{p}"
         rows = [
-            sample_row(shard_id=shard_id, config_id=config_id, problem_id=f"p{p}", sample_index=i,
-                       answer_key="1" if correct else "2", extracted_answer="1", correct=correct)
+            sample_row(
+                shard_id=shard_id,
+                config_id=config_id,
+                problem_id=f"p{p}",
+                sample_index=i,
+                answer_key="1" if correct else "2",
+                extracted_answer="1",
+                correct=correct,
+            )
             for i in range(4)
         ]
         write_shard(store, rows)
@@ -61,7 +72,8 @@ def test_readers_show_the_latest_run_only(two_runs: ResultsStore) -> None:
     assert con.sql("SELECT DISTINCT config_id FROM samples").fetchall() == [("cell-b",)]
     assert count(con, "all_samples") == 24  # the old grid's rows stay readable on purpose
     assert con.sql("SELECT run_id, current FROM runs ORDER BY started, run_id").fetchall() == [
-        ("new", True), ("old", False)
+        ("new", True),
+        ("old", False),
     ]
     accuracy = compute_accuracy(con, resamples=5)
     assert set(accuracy.loc[accuracy["method"] == "majority_vote", "accuracy"]) == {0.0}
@@ -97,10 +109,14 @@ def test_duplicate_samples_fail_loudly_naming_the_files(tmp_path: Path) -> None:
     store = ResultsStore(str(tmp_path / "out"))
     shards = write_grid(store, "cell-a", correct=True, problems=range(2))
     # A second file holding problem 0 of the same cell again (say, copied in by hand).
-    rows = [sample_row(shard_id="copy", config_id="cell-a", problem_id="p0", sample_index=i) for i in range(4)]
+    rows = [
+        sample_row(shard_id="copy", config_id="cell-a", problem_id="p0", sample_index=i) for i in range(4)
+    ]
     write_shard(store, rows)
     record(store, "run", [*shards, shard("copy", config_id="cell-a")])
-    with pytest.raises(DuplicateRows, match=r"problem p0 sample 0: 2 rows in .*cell-a-0\.parquet.*copy\.parquet"):
+    with pytest.raises(
+        DuplicateRows, match=r"problem p0 sample 0: 2 rows in .*cell-a-0\.parquet.*copy\.parquet"
+    ):
         connect(store.output)
 
 

@@ -42,17 +42,22 @@ class AdaptiveSettings(StrategySettings):
 
     max_samples: PositiveInt = Field(alias="n_max", description="Samples a problem may draw at most.")
     name: Literal["adaptive"]
-    window: PositiveInt = Field(default=2, description="Samples drawn per round; the rule is checked after each.")
+    window: PositiveInt = Field(
+        default=2, description="Samples drawn per round; the rule is checked after each."
+    )
     rule: Literal[RULES] = Field(  # type: ignore[valid-type]
         default="beta", description="esc, beta (Adaptive-Consistency) or weighted (needs reward_model)."
     )
     threshold: float = Field(
-        default=0.95, gt=0, description="esc: agreeing answers in a row; beta: P(p1 > p2); weighted: score share."
+        default=0.95,
+        gt=0,
+        description="esc: agreeing answers in a row; beta: P(p1 > p2); weighted: score share.",
     )
     temperature: float = Field(default=1.0, gt=0, description="Sampling temperature (> 0).")
     top_p: float = Field(default=1.0, gt=0, le=1)
     reward_model: str | None = Field(
-        default=None, description="A `reward_models:` entry scoring every sample (the weighted rule reads it)."
+        default=None,
+        description="A `reward_models:` entry scoring every sample (the weighted rule reads it).",
     )
 
     @model_validator(mode="after")
@@ -86,7 +91,10 @@ def run_adaptive(
     seed: int,
 ) -> StrategyOutput:
     """Rounds of ``window`` draws for every open problem at once, until each stops."""
-    from sweep.grading import GRADERS, extract_answer  # grading imports the dataset settings: not at import time
+    from sweep.grading import (
+        GRADERS,
+        extract_answer,
+    )  # grading imports the dataset settings: not at import time
 
     if settings.rule == "weighted":
         assert scorer is not None, "config validation requires a reward model for the weighted rule"
@@ -98,7 +106,9 @@ def run_adaptive(
     round_number = 0
     while len(stop) < len(problems):
         open_problems = [p for p in problems if p.problem.problem_id not in stop]
-        sizes = [min(settings.window, settings.n_max - len(drawn[p.problem.problem_id])) for p in open_problems]
+        sizes = [
+            min(settings.window, settings.n_max - len(drawn[p.problem.problem_id])) for p in open_problems
+        ]
         results = engine.generate(
             [
                 GenerationRequest(
@@ -122,28 +132,21 @@ def run_adaptive(
             pid = problem.problem.problem_id
             uncached = max(result.prompt_tokens - result.cached_tokens, 0) if round_number else 0
             for j in range(k):
-                completion = result.completions[j] if j < len(result.completions) else None
-                sample = RawSample(
+                sample = RawSample.drawn(
+                    result,
+                    j,
                     problem_id=pid,
                     sample_index=len(drawn[pid]),
-                    prompt=result.prompt,
-                    prompt_tokens=result.prompt_tokens,
-                    completion=completion.text if completion else "",
-                    completion_tokens=completion.tokens if completion else 0,
-                    finish_reason=completion.finish_reason if completion else None,
-                    cumulative_logprob=completion.cumulative_logprob if completion else None,
-                    latency_s=result.latency_s,
-                    seed=result.seed,
-                    error=(result.error or "missing completion") if completion is None else None,
                     budget=settings.n_max,
                     round=round_number,
-                    cost=SampleCost(
-                        prompt_tokens=result.prompt_tokens,
-                        completion_tokens=completion.tokens if completion else 0,
-                        context_tokens=uncached / k,
-                        reward_tokens=0.0,  # the runner scores and charges the reward model
-                    ),
                 )
+                cost = SampleCost(  # the runner charges the reward model (or keeps the weighted rule's reads)
+                    prompt_tokens=result.prompt_tokens,
+                    completion_tokens=sample.completion_tokens,
+                    context_tokens=uncached / k,
+                    reward_tokens=0.0,
+                )
+                sample = replace(sample, cost=cost)
                 drawn[pid].append(sample)
                 fresh.append((problem, sample))
             if result.error is not None:
@@ -152,8 +155,10 @@ def run_adaptive(
         graded = _keys(fresh, answers, GRADERS)
         if settings.rule == "weighted":  # scored now, once: the runner keeps these scores
             scored = _score_round(fresh, scorer)
-            fresh = [(p, replace(s, step_scores=steps, cost=replace(s.cost, reward_tokens=tokens)))
-                     for (p, s), (steps, tokens) in zip(fresh, scored, strict=True)]
+            fresh = [
+                (p, replace(s, step_scores=steps, cost=replace(s.cost, reward_tokens=tokens)))
+                for (p, s), (steps, tokens) in zip(fresh, scored, strict=True)
+            ]
             for problem, sample in fresh:
                 drawn[problem.problem.problem_id][sample.sample_index] = sample
         for (problem, sample), key in zip(fresh, graded, strict=True):
@@ -180,7 +185,9 @@ def run_adaptive(
     return StrategyOutput(samples)
 
 
-def _keys(fresh: list[tuple[Any, RawSample]], answers: list[str | None], graders: dict[str, Any]) -> list[str | None]:
+def _keys(
+    fresh: list[tuple[Any, RawSample]], answers: list[str | None], graders: dict[str, Any]
+) -> list[str | None]:
     """Each answer's vote key under its problem's grader (keys never depend on the reference)."""
     out: list[str | None] = [None] * len(fresh)
     by_grader: dict[str, list[int]] = {}
@@ -193,7 +200,9 @@ def _keys(fresh: list[tuple[Any, RawSample]], answers: list[str | None], graders
     return out
 
 
-def _score_round(fresh: list[tuple[Any, RawSample]], scorer: Scorer | None) -> list[tuple[list[float], float]]:
+def _score_round(
+    fresh: list[tuple[Any, RawSample]], scorer: Scorer | None
+) -> list[tuple[list[float], float]]:
     """Each new sample's step scores and the reward-model tokens they cost; none for a sample that
     failed or that the reward model refused (it then casts no weighted vote)."""
     from actors.protocol import RequestFailed

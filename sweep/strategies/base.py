@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
-    from actors.protocol import Engine
+    from actors.protocol import Engine, GenerationResult
     from sweep.config import GenerationConfig
     from sweep.prompting import PromptedProblem
     from sweep.scorers import Scorer
@@ -78,6 +78,28 @@ class RawSample:
     cost: SampleCost | None = None  # tree search: this leaf's share of its tree's compute
     round: int | None = None  # adaptive sampling: the round that drew it (0 first)
     stop_reason: str | None = None  # adaptive sampling: why its problem stopped drawing
+
+    @classmethod
+    def drawn(
+        cls, result: GenerationResult, index: int, *, problem_id: str, sample_index: int, **extra: Any
+    ) -> RawSample:
+        """Completion ``index`` of a request's ``result`` as a sample; a completion the request did
+        not return (it failed) is a row carrying the request's error."""
+        completion = result.completions[index] if index < len(result.completions) else None
+        return cls(
+            problem_id=problem_id,
+            sample_index=sample_index,
+            prompt=result.prompt,
+            prompt_tokens=result.prompt_tokens,
+            completion=completion.text if completion else "",
+            completion_tokens=completion.tokens if completion else 0,
+            finish_reason=completion.finish_reason if completion else None,
+            cumulative_logprob=completion.cumulative_logprob if completion else None,
+            latency_s=result.latency_s,
+            seed=result.seed,
+            error=(result.error or "missing completion") if completion is None else None,
+            **extra,
+        )
 
 
 @dataclass(frozen=True)

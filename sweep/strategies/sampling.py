@@ -85,23 +85,9 @@ def run_sampling(
     results = engine.generate(requests)
     samples: list[RawSample] = []
     for problem, result in zip(problems, results, strict=True):
-        completions = result.completions or []
-        for index in range(settings.n_max):
-            # A failed request still yields n_max rows, each carrying the error.
-            completion = completions[index] if index < len(completions) else None
-            samples.append(
-                RawSample(
-                    problem_id=problem.problem.problem_id,
-                    sample_index=index,
-                    prompt=result.prompt,
-                    prompt_tokens=result.prompt_tokens,
-                    completion=completion.text if completion else "",
-                    completion_tokens=completion.tokens if completion else 0,
-                    finish_reason=completion.finish_reason if completion else None,
-                    cumulative_logprob=completion.cumulative_logprob if completion else None,
-                    latency_s=result.latency_s,
-                    seed=result.seed,
-                    error=(result.error or "missing completion") if completion is None else None,
-                )
-            )
+        # A failed request still yields n_max rows, each carrying the error.
+        samples.extend(
+            RawSample.drawn(result, index, problem_id=problem.problem.problem_id, sample_index=index)
+            for index in range(settings.n_max)
+        )
     return StrategyOutput(samples)
