@@ -225,11 +225,23 @@ def first_stop(value: np.ndarray, *, threshold: float, window: int = 1, samples:
     fewer, rows whose rule has not fired within them get 0: not decided yet."""
     drawn = value.shape[-1]
     samples = drawn if samples is None else samples
+    hit = _hits(value, threshold=threshold, window=window, samples=samples)
+    return np.where(hit.any(axis=-1), hit.argmax(axis=-1) + 1, samples if drawn == samples else 0)
+
+
+def _hits(value: np.ndarray, *, threshold: float, window: int, samples: int) -> np.ndarray:
+    """(row, drawn) -> the rule is checked after this draw (a whole round, or the last draw
+    allowed) and its ``value`` reaches ``threshold`` there."""
+    drawn = value.shape[-1]
     assert drawn <= samples
     count = np.arange(1, drawn + 1)
     checked = (count % window == 0) | (count == samples)  # (drawn,)
-    hit = (value >= threshold) & checked
-    return np.where(hit.any(axis=-1), hit.argmax(axis=-1) + 1, samples if drawn == samples else 0)
+    return (value >= threshold) & checked
+
+
+def _rule(rule: Rule, threshold: float, window: int | None) -> StoppingRule:
+    """The rule with its default window: 1, and for ``esc`` its threshold (the paper's windows)."""
+    return StoppingRule(rule, threshold, window or (int(threshold) if rule == "esc" else 1))
 
 
 def stop_index(
@@ -243,7 +255,7 @@ def stop_index(
     """(...) -> how many of the draws ``keys`` (..., sample) the rule makes before it stops, in
     [1, sample]; ``sample`` also when it never fires. ``window``: draws per round, the rule is
     checked after each; default 1, and for ``esc`` its threshold (the paper's windows)."""
-    spec = StoppingRule(rule, threshold, window or (int(threshold) if rule == "esc" else 1))
+    spec = _rule(rule, threshold, window)
     tallies = tally(keys, scores)
     stop = first_stop(criterion(tallies, spec.rule), threshold=spec.threshold, window=spec.window)
     return stop.reshape(tallies.shape)
@@ -259,12 +271,12 @@ def fired(
 ) -> np.ndarray:
     """(...) -> whether the rule fires at a checked prefix of the draws so far (the last one
     included), as opposed to running out of draws: what a live sampler asks after each round."""
-    spec = StoppingRule(rule, threshold, window or (int(threshold) if rule == "esc" else 1))
+    spec = _rule(rule, threshold, window)
     tallies = tally(keys, scores)
     value = criterion(tallies, spec.rule)
-    n = value.shape[-1]
-    checked = (np.arange(1, n + 1) % spec.window == 0) | (np.arange(1, n + 1) == n)
-    return ((value >= spec.threshold) & checked).any(axis=-1).reshape(tallies.shape)
+    # The draws so far are all there are yet: the last one is checked as if it were the last allowed.
+    hit = _hits(value, threshold=spec.threshold, window=spec.window, samples=value.shape[-1])
+    return hit.any(axis=-1).reshape(tallies.shape)
 
 
 def vote(tallies: Tallies, stop: np.ndarray, *, weighted: bool = False) -> np.ndarray:
