@@ -4,11 +4,11 @@ scored, from the samples already stored, at no extra generation.
 A flat sampling group (not greedy, not a tree search) drew n_max i.i.d. samples per problem, so
 a uniformly random ordering of them is a draw sequence the model could have produced. For each
 problem, ``orderings`` seeded random orderings are replayed through every stopping rule of
-``sweep/stopping.py`` (the very functions the live ``adaptive`` strategy calls): the rule says
+``sweep/inference/stopping.py`` (the very functions the live ``adaptive`` strategy calls): the rule says
 after how many draws it stops, and the vote of those draws (majority; the weighted rule: weighted
 by ``score_last``) is the answer. Per problem and rule, the means over orderings give the
 accuracy estimate, the samples spent and their cost: generated tokens, and by the FLOPs rule
-(``sweep/flops.py``) the prompt once plus the drawn samples' completion and context FLOPs, and
+(``sweep/inference/flops.py``) the prompt once plus the drawn samples' completion and context FLOPs, and
 their reward FLOPs for the weighted rule, which reads the scores. Ties go to the answer with the
 lowest stored sample index among its drawn samples, as in the fixed-n voting estimators
 (``analysis/subsets.py``), so a rule that never stops reproduces majority vote at n_max exactly.
@@ -21,7 +21,7 @@ over the problems with n_max samples; ``analysis.estimators`` appends them to it
 per-problem estimates, so their means and their bootstrap intervals over problems (the same
 replicate draws per dataset as the fixed-n curves) come out as for any method.
 
-Left out: the rules themselves (``sweep/stopping.py``) and the live strategy.
+Left out: the rules themselves (``sweep/inference/stopping.py``) and the live strategy.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 
 from analysis.methods import ADAPTIVE_PREFIX
 from analysis.views import load_sql
-from sweep.stopping import StoppingRule, criterion, first_stop, tally, vote
+from sweep.inference.stopping import StoppingRule, criterion, first_stop, tally, vote
 
 DEFAULT_RULES: tuple[StoppingRule, ...] = (
     StoppingRule("esc", 2, window=2),

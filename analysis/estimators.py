@@ -9,7 +9,7 @@ pass@n has a closed form. DuckDB reads the results, numbers problems and answer 
 into one estimate per (cell, problem) and averages those into curves
 (``analysis/sql/estimator_*.sql``). Intervals come from a bootstrap over problems on the
 per-problem estimates (``analysis/bootstrap.py``); costs follow the one FLOPs rule
-(``sweep/flops.py``, as DuckDB macros in ``analysis/sql/flops.sql``). Adaptive stopping rules,
+(``sweep/inference/flops.py``, as DuckDB macros in ``analysis/sql/flops.sql``). Adaptive stopping rules,
 replayed on random orderings of the same samples (``analysis/adaptive.py``), join the cells and
 per-problem estimates as methods of their own, so they share the means and the bootstrap.
 
@@ -39,7 +39,7 @@ from analysis.adaptive import DEFAULT_RULES, add_adaptive_estimates, problem_sam
 from analysis.bootstrap import CONFIDENCE, REPLICATES, percentile_interval, replicate_means
 from analysis.subsets import METHODS, SCORES, Block, resample_hits
 from analysis.views import load_sql
-from sweep.stopping import StoppingRule
+from sweep.inference.stopping import StoppingRule
 
 COLUMNS = [
     "model",
@@ -123,7 +123,7 @@ def compute_accuracy(
     ``bootstrap`` replicate accuracies (one array per row; replicate b of every row of a dataset
     used the same draw of problems, so rows are paired), for refitting (``analysis.fits``).
 
-    Cost per problem by the FLOPs rule (``sweep/flops.py``): the prompt once plus n samples'
+    Cost per problem by the FLOPs rule (``sweep/inference/flops.py``): the prompt once plus n samples'
     policy FLOPs (completion and re-encoded context; a tree search: the whole search), in
     ``policy_flops_per_problem``; the reward model's FLOPs of the same samples, for the methods
     that need it (weighted vote and best-of-n read its scores; a tree search's every method,

@@ -276,8 +276,8 @@ def gather_facts(con: duckdb.DuckDBPyConnection, output: str, *, run: str | None
                  tree_problem: str | None = None) -> RunFacts:
     """The header's facts and one tree per dataset, read from ``con`` (``analysis.views.connect``
     on ``output`` and ``run``) and ``output``'s manifest. Each query is bounded (rows, time)."""
-    from sweep.runs import recorded_runs, select_run
-    from sweep.storage import ResultsStore
+    from sweep.results.runs import recorded_runs, select_run
+    from sweep.results.store import ResultsStore
 
     manifest = ResultsStore(output).read_manifest()
     record, views = select_run(manifest, run), set(_query(con, "report_views")["view_name"])
@@ -358,8 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--out is required when output is a URI")
     out = Path(args.out) if args.out else Path(args.output) / "report.html"
 
-    from sweep.runs import RunNotFound
-    from sweep.storage import ManifestError
+    from sweep.results.runs import RunNotFound
+    from sweep.results.store import ManifestError
 
     try:
         written = write_report(

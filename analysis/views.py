@@ -43,16 +43,16 @@ def connect(
     """An in-memory DuckDB connection with views over one run's grid in ``output``.
 
     ``run``: a run id from ``manifest.json``, or None / "latest" for the newest run (see
-    ``sweep.runs``). ``samples``, ``nodes`` and ``problems`` read exactly the files of that
+    ``sweep.results.runs``). ``samples``, ``nodes`` and ``problems`` read exactly the files of that
     run's grid; ``prompts`` the prompts its samples used. A folder with no recorded run (files
     written by hand, or before runs were recorded) is read whole. ``all_samples`` and
     ``all_nodes`` read every file in the folder, every run's, on purpose; ``runs`` lists the
-    recorded runs. Raises ``sweep.runs.RunNotFound`` for an unknown run id, and
+    recorded runs. Raises ``sweep.results.runs.RunNotFound`` for an unknown run id, and
     ``DuplicateRows`` naming the files when one sample (model, strategy, settings, dataset,
     problem, sample index) appears twice in what the run reads.
     """
-    from sweep.runs import run_files, select_run
-    from sweep.storage import ResultsStore
+    from sweep.results.runs import run_files, select_run
+    from sweep.results.store import ResultsStore
 
     con = connection or duckdb.connect(":memory:")
     store = ResultsStore(output)
@@ -85,7 +85,7 @@ def connect(
         if _has_files(output, table):
             _create_view(con, f"all_{table}", [everything[table]])
     con.execute(load_sql("view_runs"), {"runs": _runs_rows(manifest, current=record)})
-    con.execute(load_sql("flops"))  # the FLOPs rule (sweep/flops.py) as macros, for every reader
+    con.execute(load_sql("flops"))  # the FLOPs rule (sweep/inference/flops.py) as macros, for every reader
     if scoped.get("samples"):
         _check_unique(con, scoped["samples"])
     return con
@@ -119,7 +119,7 @@ def _check_unique(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
 
 def _runs_rows(manifest: dict[str, Any], *, current: dict[str, Any] | None) -> list[dict[str, Any]]:
     """One struct per recorded run, for the ``runs`` view."""
-    from sweep.runs import recorded_runs
+    from sweep.results.runs import recorded_runs
 
     return [
         {
@@ -190,8 +190,8 @@ def connect_readonly(
     What DuckDB's switches leave open: the allowed folder is writable too (COPY ... TO
     inside it) and the temp catalog takes CREATE TEMP; ``run_select`` closes both.
     """
-    from sweep.runs import RunNotFound
-    from sweep.storage import ManifestError
+    from sweep.results.runs import RunNotFound
+    from sweep.results.store import ManifestError
 
     if "://" in output:
         raise QueryRefused(f"read-only queries need a local results folder, not {output}")

@@ -32,9 +32,9 @@ def main() -> None:
     from analysis.adaptive import method_name
     from analysis.estimators import compute_accuracy
     from analysis.views import connect
-    from sweep.runs import select_run
-    from sweep.stopping import StoppingRule
-    from sweep.storage import ResultsStore
+    from sweep.results.runs import select_run
+    from sweep.inference.stopping import StoppingRule
+    from sweep.results.store import ResultsStore
 
     config = select_run(ResultsStore(args.output).read_manifest())["config"]
     entry = next(s for s in config["strategies"] if s.get("label", s["name"]) == args.strategy)

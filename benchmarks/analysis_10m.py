@@ -57,8 +57,8 @@ REWARD_PARAMS = 34_000_000_000
 
 def generate(output: Path, *, problems: int, seed: int = 0) -> int:
     """Write the synthetic sweep; returns the number of sample rows."""
-    from sweep.schema import SAMPLES as SCHEMA
-    from sweep.storage import ResultsStore
+    from sweep.results.schema import SAMPLES as SCHEMA
+    from sweep.results.store import ResultsStore
 
     store = ResultsStore(str(output))
     rng = np.random.default_rng(seed)

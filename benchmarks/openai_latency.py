@@ -47,12 +47,12 @@ def main() -> None:
 
     from actors.protocol import GenerationRequest
     from sweep.config import load_config
-    from sweep.engines import resolve_engine_spec, start_engines
+    from actors.pool import resolve_engine_spec, start_engines
     from sweep.launch import run_sweep
-    from sweep.problems import Problem, dataset_grader
-    from sweep.prompting import prompt_problems
+    from sweep.data.problems import Problem, dataset_grader
+    from sweep.data.prompting import prompt_problems
     from sweep.scheduler import RemoteEngine
-    from sweep.serve import build_app
+    from sweep.serve.app import build_app
 
     output = Path(args.output).resolve()
     config = load_config(args.grid).model_copy(update={"output": str(output)})

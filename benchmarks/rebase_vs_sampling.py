@@ -63,7 +63,7 @@ def main() -> None:
     from analysis.estimators import compute_accuracy
     from analysis.views import connect
     from sweep.config import load_config
-    from sweep.engines import resolve_engine_spec, start_engines
+    from actors.pool import resolve_engine_spec, start_engines
     from sweep.launch import run_sweep
 
     scratch = Path(tempfile.mkdtemp(prefix="rebase-bench-"))

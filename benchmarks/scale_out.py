@@ -56,7 +56,7 @@ def main() -> None:
 
     from fake_cluster import FakeCluster
     from sweep.config import load_config
-    from sweep.engines import resolve_engine_spec, start_engines
+    from actors.pool import resolve_engine_spec, start_engines
     from sweep.launch import run_sweep
 
     scratch = Path(tempfile.mkdtemp(prefix="scale-out-"))

@@ -1,6 +1,6 @@
 """Serve load: /sql latency and throughput of the Serve app against the same query run in-process.
 
-Starts its own local Ray (own temp folder, no dashboard) and the app of ``sweep.serve`` over a
+Starts its own local Ray (own temp folder, no dashboard) and the app of ``sweep.serve.app`` over a
 results folder, then sends one group-by over ``samples``:
 
 - in-process baseline: the query on ``analysis.views.connect`` (the analysis connection) and on a
@@ -159,7 +159,7 @@ def main() -> None:
     import ray
     from ray import serve
 
-    from sweep.serve import build_app
+    from sweep.serve.app import build_app
 
     output = str(Path(args.output).resolve())
     temp = tempfile.mkdtemp(prefix="serve-load-", dir="/tmp")

@@ -65,7 +65,7 @@ def main() -> None:
     import yaml
 
     from sweep.config import load_config
-    from sweep.engines import resolve_engine_spec, start_engines
+    from actors.pool import resolve_engine_spec, start_engines
     from sweep.launch import prepare_problems, run_sweep
 
     scratch = Path(tempfile.mkdtemp(prefix="overhead-"))

@@ -19,9 +19,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from actors.protocol import DEFAULT_REQUEST_TIMEOUT_S
-from sweep.models import BUILTIN_MODELS, ModelPathError, locate_model
-from sweep.scorers.registry import POLICY_SCORERS, SCORERS
-from sweep.strategies import STRATEGIES, StrategySettings, TreeSearchSettings
+from actors.models import BUILTIN_MODELS, ModelPathError, locate_model
+from sweep.inference.scorers.registry import POLICY_SCORERS, SCORERS
+from sweep.inference.strategies import STRATEGIES, StrategySettings, TreeSearchSettings
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
@@ -58,7 +58,7 @@ class ModelConfig(Strict):
     name: str = Field(pattern=NAME_PATTERN, description="Label used in results paths and tables.")
     path: str | None = Field(
         default=None,
-        description="Local folder or hub id. Optional for built-in names (see sweep.models.BUILTIN_MODELS).",
+        description="Local folder or hub id. Optional for built-in names (see actors.models.BUILTIN_MODELS).",
     )
     params: int | None = Field(
         default=None, gt=0, description="Parameter count for FLOPs; read from the model config when absent."
@@ -93,7 +93,7 @@ class RewardModelConfig(ModelConfig):
     """A process reward model, served by engine actors like the policies (same spec, same actor)."""
 
     kind: str = Field(
-        default="step_token", description="Scorer kind, a key of sweep.scorers.registry.SCORERS."
+        default="step_token", description="Scorer kind, a key of sweep.inference.scorers.registry.SCORERS."
     )
     tag: str | None = Field(
         default=None, description="Text put after each step; the PRM is read there (default: the kind's)."

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sweep.config import GenerationConfig, SweepConfig
-from sweep.prompting import PromptedProblem
-from sweep.strategies import StrategySettings
+from sweep.data.prompting import PromptedProblem
+from sweep.inference.strategies import StrategySettings
 
 
 @dataclass(frozen=True)

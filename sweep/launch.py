@@ -19,8 +19,8 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from sweep.config import ConfigError, SweepConfig, load_config
-from sweep.problems import DatasetError, Problem, load_problems
-from sweep.prompting import PromptedProblem, prompt_problems
+from sweep.data.problems import DatasetError, Problem, load_problems
+from sweep.data.prompting import PromptedProblem, prompt_problems
 
 log = logging.getLogger("sweep")
 
@@ -64,7 +64,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     """Run the grid on the current Ray cluster (``ray.init`` must have been called)."""
     import ray
 
-    from sweep.engines import (
+    from actors.pool import (
         EnginePool,
         EngineSpec,
         release_capacity,
@@ -74,11 +74,11 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     )
     from sweep.grid import build_shards
     from sweep.runner import RunContext
-    from sweep.runs import grid_record
+    from sweep.results.runs import grid_record
     from sweep.scheduler import run_shards
-    from sweep.schema import SAMPLES
-    from sweep.scorers.registry import POLICY_SCORERS
-    from sweep.storage import ResultsStore
+    from sweep.results.schema import SAMPLES
+    from sweep.inference.scorers.registry import POLICY_SCORERS
+    from sweep.results.store import ResultsStore
 
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat()
@@ -264,7 +264,7 @@ def summarize(output: str, config: SweepConfig, shard_ids: list[str], *, run: st
             ns.append(n)
     con = connect(output, run=run)
     if not con.sql("SELECT 1 FROM duckdb_views() WHERE view_name = 'samples'").fetchall():
-        from sweep.schema import SAMPLES
+        from sweep.results.schema import SAMPLES
 
         con.register("samples", SAMPLES.empty_table())  # nothing written yet: an empty table
     return query(
@@ -279,7 +279,7 @@ def _write_problems(store: Any, prompted: dict[str, list[PromptedProblem]]) -> d
     import pyarrow as pa
 
     from sweep.grid import digest
-    from sweep.schema import PROBLEMS
+    from sweep.results.schema import PROBLEMS
 
     files: dict[str, str] = {}
     for dataset, items in prompted.items():
@@ -312,7 +312,7 @@ def _record_run(
     started_at: str,
     grid: dict[str, Any],
 ) -> None:
-    """Append this run, with its config and grid, to the manifest (``sweep.runs``)."""
+    """Append this run, with its config and grid, to the manifest (``sweep.results.runs``)."""
     manifest = store.read_manifest()
     dumped = config.model_dump(mode="json", serialize_as_any=True)  # strategies: their own fields
     runs = [*manifest.get("runs", []), {"run_id": run_id, "started": started_at, "config": dumped, **grid}]
@@ -422,8 +422,8 @@ def check_token_caps(config: SweepConfig, *, cluster_has_gpus: bool | None) -> N
     what the model's config.json declares, when it is on this machine. With ``device: auto``
     the device is unknown until Ray is up (``cluster_has_gpus`` None): call again then.
     """
-    from sweep.scorers.registry import POLICY_SCORERS
-    from sweep.strategies import TreeSearchSettings
+    from sweep.inference.scorers.registry import POLICY_SCORERS
+    from sweep.inference.strategies import TreeSearchSettings
 
     # Reward models with their own engine; policy scorers read the policy's.
     engines = {r.name: r for r in config.reward_models if r.kind not in POLICY_SCORERS}
@@ -458,21 +458,21 @@ def check_token_caps(config: SweepConfig, *, cluster_has_gpus: bool | None) -> N
 
 def _context_length(section: str, model: Any, *, cluster_has_gpus: bool | None) -> tuple[int, str] | None:
     """A model entry's context in tokens and where that number comes from; None when unknown yet."""
-    from sweep.models import model_context_length
+    from actors.models import model_context_length
 
     given = model.engine.get("max_model_len")
     if isinstance(given, int) and not isinstance(given, bool) and given > 0:
         return given, f"{section}.{model.name}.engine.max_model_len"
-    # The device rule of sweep.engines.resolve_engine_spec: auto is a GPU when the cluster has one.
+    # The device rule of actors.pool.resolve_engine_spec: auto is a GPU when the cluster has one.
     device = model.device
     if device == "auto":
         device = None if cluster_has_gpus is None else "gpu" if cluster_has_gpus else "cpu"
     found: list[tuple[int, str]] = []
     if device == "cpu":
-        from sweep.engines import CPU_ENGINE_DEFAULTS
+        from actors.pool import CPU_ENGINE_DEFAULTS
 
         default = int(CPU_ENGINE_DEFAULTS["max_model_len"])
-        found.append((default, "the CPU engine default in sweep/engines.py"))
+        found.append((default, "the CPU engine default in actors/pool.py"))
     declared = model_context_length(model.name, model.path)
     if declared is not None:
         found.append((declared[0], declared[1]))
@@ -481,7 +481,7 @@ def _context_length(section: str, model: Any, *, cluster_has_gpus: bool | None) 
 
 def _set_aside_corrupt_manifest(store: Any) -> None:
     """A manifest that does not parse is kept under another name; this launch writes a new one."""
-    from sweep.storage import ManifestError
+    from sweep.results.store import ManifestError
 
     try:
         store.read_manifest()
@@ -518,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    from sweep.storage import OutputError, ResultsStore
+    from sweep.results.store import OutputError, ResultsStore
 
     try:
         store = ResultsStore(config.output)

@@ -16,16 +16,16 @@ import pyarrow as pa
 
 from actors.protocol import Engine, RequestFailed
 from sweep.config import GenerationConfig
-from sweep.flops import forward_flops
-from sweep.grading import grade_completions
+from sweep.inference.flops import forward_flops
+from sweep.inference.grading.graders import grade_completions
 from sweep.grid import Shard, digest
-from sweep.schema import NODES, PROMPTS, SAMPLES
-from sweep.scorers import AGGREGATIONS, RewardEngine, Scorer, aggregate, score_apart
-from sweep.scorers.registry import build_scorer
-from sweep.search.tree import Tree
-from sweep.search.uct import SearchNode
-from sweep.storage import ResultsStore
-from sweep.strategies import STRATEGIES, RawSample
+from sweep.results.schema import NODES, PROMPTS, SAMPLES
+from sweep.inference.scorers import AGGREGATIONS, RewardEngine, Scorer, aggregate, score_apart
+from sweep.inference.scorers.registry import build_scorer
+from sweep.inference.search.tree import Tree
+from sweep.inference.search.uct import SearchNode
+from sweep.results.store import ResultsStore
+from sweep.inference.strategies import STRATEGIES, RawSample
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from actors.protocol import (
     GenerationResult,
     RequestFailed,
 )
-from sweep.engines import EnginePool, ReplicaWatch
+from actors.pool import EnginePool, ReplicaWatch
 from sweep.grid import Shard
 from sweep.runner import RunContext, ShardReport, run_shard
 

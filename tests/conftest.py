@@ -57,7 +57,7 @@ def engine_pool(ray_address: str) -> Iterator[Any]:
     import ray
 
     from sweep.config import load_config
-    from sweep.engines import resolve_engine_spec, start_engines
+    from actors.pool import resolve_engine_spec, start_engines
 
     config = load_config(TINY)
     spec = resolve_engine_spec(config.models[0], cluster_has_gpus=False, seed=config.seed)

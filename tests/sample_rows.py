@@ -10,8 +10,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from sweep.schema import SAMPLES
-from sweep.storage import ResultsStore
+from sweep.results.schema import SAMPLES
+from sweep.results.store import ResultsStore
 
 DEFAULTS: dict[str, Any] = {
     "run_id": "run",

@@ -1,4 +1,4 @@
-"""Adaptive stopping: the rules of sweep/stopping.py against plain-Python references (hand-checked
+"""Adaptive stopping: the rules of sweep/inference/stopping.py against plain-Python references (hand-checked
 cases and hypothesis properties), and their offline replay (analysis/adaptive.py) through
 compute_accuracy on real Parquet and real DuckDB, on synthetic sweeps with a known truth."""
 
@@ -21,8 +21,8 @@ from analysis.estimators import COLUMNS, compute_accuracy, compute_problem_estim
 from analysis.subsets import Block, resample_hits
 from analysis.views import connect
 from sample_rows import sample_row, write_shard
-from sweep.stopping import StoppingRule, criterion, fired, first_stop, stop_index, tally, vote
-from sweep.storage import ResultsStore
+from sweep.inference.stopping import StoppingRule, criterion, fired, first_stop, stop_index, tally, vote
+from sweep.results.store import ResultsStore
 
 # --- plain-Python references ---------------------------------------------------------------
 

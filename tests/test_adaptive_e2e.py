@@ -14,8 +14,8 @@ def test_live_adaptive_agrees_with_its_offline_replay(engine_pool: Any, tiny_con
     from analysis.estimators import compute_accuracy
     from analysis.views import connect
     from sweep.launch import run_sweep
-    from sweep.stopping import StoppingRule
-    from sweep.strategies import STRATEGIES
+    from sweep.inference.stopping import StoppingRule
+    from sweep.inference.strategies import STRATEGIES
 
     dataset = tiny_config.datasets[0].model_copy(update={"levels": [0], "count": 16})
     strategies = [

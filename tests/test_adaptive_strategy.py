@@ -1,5 +1,5 @@
 """The live ``adaptive`` strategy on a scripted engine (answers on cue): rounds batched across open
-problems, the stopping rule of sweep/stopping.py applied after each round, only drawn samples
+problems, the stopping rule of sweep/inference/stopping.py applied after each round, only drawn samples
 written with their round and their problem's stop reason. The real-engine run, and its agreement
 with the offline replay, is in test_adaptive_e2e.py."""
 
@@ -13,10 +13,10 @@ from pydantic import ValidationError
 
 from actors.protocol import Completion, GenerationRequest, GenerationResult
 from sweep.config import GenerationConfig
-from sweep.problems import Problem
-from sweep.prompting import PromptedProblem
-from sweep.scorers import StepScores
-from sweep.strategies.adaptive import AdaptiveSettings, run_adaptive
+from sweep.data.problems import Problem
+from sweep.data.prompting import PromptedProblem
+from sweep.inference.scorers import StepScores
+from sweep.inference.strategies.adaptive import AdaptiveSettings, run_adaptive
 
 GENERATION = GenerationConfig(max_tokens=32)
 
@@ -200,7 +200,7 @@ def test_the_grid_key_is_n_max() -> None:
 
 def test_solve_runs_a_replayed_adaptive_method_live(tiny_config: object) -> None:
     """/solve's choice of an adaptive_* row runs that rule live and pays only for what it drew."""
-    from sweep.solve import Choice, solve
+    from sweep.serve.solve import Choice, solve
 
     class Always4(AnsweringEngine):
         def __init__(self) -> None:

@@ -9,7 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from scipy.special import softmax
 
-from sweep.search.allocation import allocate_children, softmax_weights
+from sweep.inference.search.allocation import allocate_children, softmax_weights
 
 rewards_lists = st.lists(st.floats(min_value=0.0, max_value=1.0, allow_nan=False), min_size=1, max_size=20)
 budgets = st.integers(min_value=0, max_value=256)

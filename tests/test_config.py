@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from sweep.config import ConfigError, FileDataset, SweepConfig, load_config
-from sweep.strategies.mcts import MCTSSettings
-from sweep.strategies.rebase import RebaseSettings
-from sweep.strategies.sampling import GreedySettings, SamplingSettings
+from sweep.inference.strategies.mcts import MCTSSettings
+from sweep.inference.strategies.rebase import RebaseSettings
+from sweep.inference.strategies.sampling import GreedySettings, SamplingSettings
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"

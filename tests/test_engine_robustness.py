@@ -42,7 +42,7 @@ def multiprocess_model(**update: Any) -> Any:
 def mp_pool(ray_address: str) -> Iterator[Any]:
     import ray
 
-    from sweep.engines import resolve_engine_spec, start_engines
+    from actors.pool import resolve_engine_spec, start_engines
 
     spec = resolve_engine_spec(multiprocess_model(), cluster_has_gpus=False, seed=0)
     assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in spec.env
@@ -89,7 +89,7 @@ def test_over_long_problem_in_a_shard_of_one_is_an_error_row(mp_pool: Any, tmp_p
 
     import pyarrow.dataset as ds
 
-    from sweep.schema import SAMPLES
+    from sweep.results.schema import SAMPLES
 
     files = sorted(str(f) for f in (tmp_path / "out" / "samples").rglob("*.parquet"))
     rows = ds.dataset(files, format="parquet", schema=SAMPLES).to_table().to_pylist()
@@ -178,7 +178,7 @@ def test_replicas_beyond_the_cluster_fail_fast_naming_the_model(ray_address: str
     import ray
 
     from sweep.config import load_config
-    from sweep.engines import NAMESPACE, resolve_engine_spec
+    from actors.pool import NAMESPACE, resolve_engine_spec
 
     raw = yaml.safe_load(TINY.read_text())
     raw["models"][0].update({"replicas": 5, "engine": {"max_model_len": 256}})  # an actor of its own
@@ -205,7 +205,7 @@ def test_a_model_whose_replicas_find_no_node_is_given_up_on(ray_address: str) ->
     the watch gives up after its wait, naming the model; a placed model is reported placed."""
     import ray
 
-    from sweep.engines import EnginePool, EngineSpec, ReplicaWatch
+    from actors.pool import EnginePool, EngineSpec, ReplicaWatch
 
     @ray.remote
     class Idle:

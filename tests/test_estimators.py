@@ -23,8 +23,8 @@ from scipy import stats
 from analysis.estimators import COLUMNS, PROBLEM_DTYPES, compute_accuracy, compute_problem_estimates, grid_of
 from analysis.subsets import SCORES, position_levels
 from analysis.views import connect
-from sweep.schema import SAMPLES
-from sweep.storage import ResultsStore
+from sweep.results.schema import SAMPLES
+from sweep.results.store import ResultsStore
 
 PARAMS = 1000  # policy parameters: FLOPs = 2 * PARAMS * tokens
 REWARD_PARAMS = 300  # reward model parameters: reward FLOPs = 2 * REWARD_PARAMS * tokens

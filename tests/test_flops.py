@@ -1,4 +1,4 @@
-"""The one FLOPs rule (sweep/flops.py): its DuckDB macros (analysis/sql/flops.sql) compute the same
+"""The one FLOPs rule (sweep/inference/flops.py): its DuckDB macros (analysis/sql/flops.sql) compute the same
 numbers, and /solve's cost of an answer equals the estimators' cost of the same rows."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from analysis.estimators import compute_problem_estimates, create_flops_macros
 from analysis.views import connect
-from sweep.flops import Flops, forward_flops, problem_flops, row_flops
-from sweep.solve import _flops
-from sweep.strategies.base import RawSample, SampleCost
+from sweep.inference.flops import Flops, forward_flops, problem_flops, row_flops
+from sweep.serve.solve import _flops
+from sweep.inference.strategies.base import RawSample, SampleCost
 from test_estimators import PARAMS, REWARD_PARAMS, row, write
 
 amount = st.floats(0, 1e15, allow_nan=False)

@@ -10,8 +10,8 @@ import pytest
 
 from sweep.config import SweepConfig
 from sweep.grid import Shard, build_shards, digest
-from sweep.problems import Problem
-from sweep.prompting import PromptedProblem
+from sweep.data.problems import Problem
+from sweep.data.prompting import PromptedProblem
 
 IDENTITY = {"path": "/models/tiny", "engine": {"max_model_len": 2048}, "device": "cpu", "seed": 0}
 

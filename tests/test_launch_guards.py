@@ -23,7 +23,7 @@ import yaml
 
 from sweep.config import ConfigError, load_config
 from sweep.launch import SweepOutcome, _set_aside_corrupt_manifest, check_token_caps, main, print_summary
-from sweep.storage import LOCK_NAME, ResultsStore
+from sweep.results.store import LOCK_NAME, ResultsStore
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"

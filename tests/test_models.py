@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
-from sweep.models import (
+from actors.models import (
     BUILTIN_MODELS,
     cache_dir,
     convert_gguf_to_safetensors,

@@ -52,7 +52,7 @@ def sweep_output(engine_pool: Any, tmp_path_factory: pytest.TempPathFactory) -> 
 def base_url(sweep_output: Any) -> Iterator[str]:
     from ray import serve
 
-    from sweep.serve import build_app
+    from sweep.serve.app import build_app
     from test_serve import free_port
 
     port = free_port()
@@ -133,7 +133,7 @@ def test_best_of_n_counts_the_reward_model(client: Any) -> None:
 def test_flops_budget_takes_the_tables_choice(client: Any, sweep_output: Any) -> None:
     from analysis.estimators import compute_accuracy
     from analysis.views import connect
-    from sweep.solve import choose
+    from sweep.serve.solve import choose
 
     budget = 1e15
     table = compute_accuracy(connect(sweep_output.output), resamples=100, include_reward_flops=True)
@@ -213,7 +213,7 @@ def resolve(config_name: str, **fields: Any) -> Any:
     import pandas as pd
 
     from sweep.config import load_config
-    from sweep.openai_api import parse_request, resolve_choice
+    from sweep.serve.openai_api import parse_request, resolve_choice
 
     config = load_config(ROOT / "tests" / "configs" / config_name)
     request = parse_request({"model": MODEL, "messages": [{"role": "user", "content": QUESTION}], **fields})
@@ -250,7 +250,7 @@ def test_strategy_fields_map_to_a_choice() -> None:
 def test_mapping_refusals_name_what_exists(
     config_name: str, fields: dict[str, Any], param: str, message: str
 ) -> None:
-    from sweep.openai_api import OpenAIError
+    from sweep.serve.openai_api import OpenAIError
 
     with pytest.raises(OpenAIError, match=message) as caught:
         resolve(config_name, **fields)

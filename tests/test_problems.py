@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sweep.arithmetic import LEVELS, Step, generate_items
+from sweep.data.arithmetic import LEVELS, Step, generate_items
 from sweep.config import ArithmeticDataset, FileDataset, GenericDataset, HuggingFaceDataset
-from sweep.problems import DatasetError, Problem, few_shot_examples, load_problems
+from sweep.data.problems import DatasetError, Problem, few_shot_examples, load_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -249,7 +249,7 @@ def test_arithmetic_problems_are_deterministic_with_stable_ids() -> None:
 
 def test_arithmetic_is_identical_in_a_fresh_process() -> None:
     code = (
-        "from sweep.arithmetic import generate_items;"
+        "from sweep.data.arithmetic import generate_items;"
         "print([(i.question, i.answer) for i in generate_items(count=6, levels=[2, 4], seed=11)])"
     )
     env = {"PYTHONHASHSEED": "123", "PATH": ""}

@@ -18,8 +18,8 @@ import pytest
 
 from analysis.query import main
 from analysis.views import QueryCancelled, QueryRefused, QueryTimeout, connect_readonly, run_select
-from sweep.schema import PROBLEMS, SAMPLES
-from sweep.storage import ResultsStore
+from sweep.results.schema import PROBLEMS, SAMPLES
+from sweep.results.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -439,9 +439,9 @@ def test_one_model_shows_the_note_and_the_dataset_switch_in_chromium(tmp_path: P
 def write_results(root: Path) -> None:
     """Two models, greedy and sampling, and a REBASE tree with its nodes, recorded as one run;
     one sample failed."""
-    from sweep.runs import grid_record
-    from sweep.schema import NODES
-    from sweep.storage import ResultsStore
+    from sweep.results.runs import grid_record
+    from sweep.results.schema import NODES
+    from sweep.results.store import ResultsStore
 
     rng = np.random.default_rng(0)
     store = ResultsStore(str(root))
@@ -496,7 +496,7 @@ def test_main_writes_the_report_of_a_results_folder(tmp_path: Path, capsys: pyte
 
 
 def test_a_folder_without_recorded_runs_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from sweep.storage import ResultsStore
+    from sweep.results.store import ResultsStore
 
     root = tmp_path / "out"
     rows = [sample_row(problem_id=f"p{p}", sample_index=i, answer_key=str(i % 2), correct=i % 2 == 0)

@@ -11,8 +11,8 @@ from sample_rows import sample_row, write_shard
 
 from analysis.estimators import compute_accuracy
 from analysis.views import DuplicateRows, connect
-from sweep.runs import RunNotFound, grid_record, select_run
-from sweep.storage import ResultsStore
+from sweep.results.runs import RunNotFound, grid_record, select_run
+from sweep.results.store import ResultsStore
 
 
 def shard(shard_id: str, *, config_id: str, strategy: str = "sampling") -> Any:

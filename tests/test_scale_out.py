@@ -83,7 +83,7 @@ def write_grid(tmp_path: Path, *, count: int, replicas: int) -> Path:
 def read_rows(output: Path) -> list[tuple[str, str, int]]:
     import pyarrow.dataset as ds
 
-    from sweep.schema import SAMPLES
+    from sweep.results.schema import SAMPLES
 
     files = [str(f) for f in sorted((output / "samples").rglob("*.parquet"))]
     table = ds.dataset(files, format="parquet", schema=SAMPLES).to_table()
@@ -139,7 +139,7 @@ def test_autoscaler_adds_workers_for_the_grid_and_removes_them_after(cluster: Fa
 @pytest.mark.parametrize("cluster", [3], indirect=True)
 def test_worker_node_killed_mid_sweep_loses_no_row(cluster: FakeCluster, tmp_path: Path) -> None:
     from sweep.config import load_config
-    from sweep.engines import resolve_engine_spec
+    from actors.pool import resolve_engine_spec
 
     grid, output = write_grid(tmp_path, count=10, replicas=2), tmp_path / "out"
     config = load_config(grid)
@@ -176,7 +176,7 @@ def test_capacity_requested_up_front_launches_workers_before_any_actor(cluster: 
     lets the idle worker go."""
     code = (
         "import time\n"
-        "from sweep.engines import EngineSpec, request_capacity, release_capacity\n"
+        "from actors.pool import EngineSpec, request_capacity, release_capacity\n"
         "spec = EngineSpec(model='m', path='/m', params=1, device='cpu', replicas=1, engine_kwargs={}, env={},"
         " seed=0, resources={'fake_gpu': 1})\n"
         "request_capacity([spec])\n"

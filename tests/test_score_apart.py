@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from actors.protocol import RequestFailed
-from sweep.scorers import score_apart
+from sweep.inference.scorers import score_apart
 
 
 class Refusing:

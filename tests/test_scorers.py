@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sweep.scorers import aggregate
-from sweep.scorers.step_token import StepTokenScorer, good_probability
+from sweep.inference.scorers import aggregate
+from sweep.inference.scorers.step_token import StepTokenScorer, good_probability
 
 
 class PlannedEngine:
@@ -100,7 +100,7 @@ class PlannedLogprobs:
 
 
 def test_self_logprob_scores_each_step_by_its_own_tokens() -> None:
-    from sweep.scorers.self_logprob import SelfLogprobScorer
+    from sweep.inference.scorers.self_logprob import SelfLogprobScorer
 
     scorer = SelfLogprobScorer(engine=PlannedLogprobs({"a": 0.0, "b": math.log(0.25)}), delimiter="\n")
     (result,) = scorer.score([("P: ", "aa\nbb")])
@@ -113,7 +113,7 @@ def test_self_logprob_scores_each_step_by_its_own_tokens() -> None:
 def test_self_logprob_on_the_real_engine(engine_pool: Any) -> None:
     """The policy scores itself: per-step exp(mean logprob) in (0, 1], consistent both ways."""
     from sweep.scheduler import RemoteEngine
-    from sweep.scorers.self_logprob import SelfLogprobScorer
+    from sweep.inference.scorers.self_logprob import SelfLogprobScorer
 
     scorer = SelfLogprobScorer(engine=RemoteEngine(engine_pool.handles[0]), delimiter="\n")
     prompt = "Tom has 3 apples and buys 2 more. How many apples?\n"

@@ -88,7 +88,7 @@ def served(serve_port: int, sweep_output: Any) -> str:
     """The app with its default limits, but a timeout so long that only a disconnect stops a runaway join."""
     from ray import serve
 
-    from sweep.serve import build_app
+    from sweep.serve.app import build_app
 
     serve.run(build_app(sweep_output.output, sql_timeout_s=120), name="sweep-test", route_prefix="/")
     return f"http://127.0.0.1:{serve_port}"
@@ -99,7 +99,7 @@ def strict(serve_port: int, sweep_output: Any) -> str:
     """A second app over the same results with small limits; it starts no engine until a test asks."""
     from ray import serve
 
-    from sweep.serve import build_app
+    from sweep.serve.app import build_app
 
     app = build_app(sweep_output.output, sql_timeout_s=2, sql_max_rows=7, max_ongoing_requests=4)
     serve.run(app, name="sweep-strict", route_prefix="/strict")
@@ -236,7 +236,7 @@ def test_solve_picks_the_best_configuration_within_the_budget(served: str, sweep
     """A budget below the most accurate configuration's cost: the pick is the best of what fits."""
     from analysis.estimators import compute_accuracy
     from analysis.views import connect
-    from sweep.solve import ORACLE_METHODS
+    from sweep.serve.solve import ORACLE_METHODS
 
     accuracy = compute_accuracy(connect(sweep_output.output), resamples=100, include_reward_flops=True)
     rows = accuracy[~accuracy["method"].isin(ORACLE_METHODS)].dropna(subset=["accuracy"])
@@ -336,7 +336,7 @@ def test_app_options(tmp_path: Path) -> None:
     from pydantic import ValidationError
     from ray.serve import Application
 
-    from sweep.serve import ServeOptions, app_builder
+    from sweep.serve.app import ServeOptions, app_builder
 
     assert isinstance(app_builder({"output": str(tmp_path)}), Application)
     assert isinstance(

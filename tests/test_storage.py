@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sweep.schema import PROMPTS, SAMPLES, SCHEMA_VERSION
-from sweep.storage import (
+from sweep.results.schema import PROMPTS, SAMPLES, SCHEMA_VERSION
+from sweep.results.store import (
     LOCK_NAME,
     META_ROWS,
     META_SHARD,
@@ -398,7 +398,7 @@ def test_stale_lock_is_taken_over_with_a_warning(
 HOLDER = textwrap.dedent(
     """
     import sys, time
-    from sweep.storage import ResultsStore
+    from sweep.results.store import ResultsStore
     with ResultsStore(sys.argv[1]).lock():
         print("locked", flush=True)
         time.sleep(120)

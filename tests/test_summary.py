@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from analysis.estimators import create_flops_macros
 from analysis.views import connect, query
-from sweep.schema import SAMPLES
-from sweep.storage import ResultsStore
+from sweep.results.schema import SAMPLES
+from sweep.results.store import ResultsStore
 
 PARAMS = 1000  # model parameters: completion_flops = 2 * PARAMS * tokens
 REWARD_PARAMS = 300  # reward model parameters

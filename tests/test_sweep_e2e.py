@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from sweep.schema import PROMPTS, SAMPLES
+from sweep.results.schema import PROMPTS, SAMPLES
 
 pytestmark = pytest.mark.timeout(900)
 

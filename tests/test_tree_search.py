@@ -17,11 +17,11 @@ from scipy.special import softmax
 
 from actors.protocol import Completion, GenerationRequest, GenerationResult
 from sweep.config import GenerationConfig
-from sweep.problems import Problem
-from sweep.prompting import PromptedProblem
-from sweep.strategies.beam import BeamSettings
-from sweep.strategies.mcts import MCTSSettings, run_mcts
-from sweep.strategies.rebase import RebaseSettings, run_rebase
+from sweep.data.problems import Problem
+from sweep.data.prompting import PromptedProblem
+from sweep.inference.strategies.beam import BeamSettings
+from sweep.inference.strategies.mcts import MCTSSettings, run_mcts
+from sweep.inference.strategies.rebase import RebaseSettings, run_rebase
 
 
 class ScriptedEngine:
@@ -315,7 +315,7 @@ def beam(**settings: object) -> BeamSettings:
 
 
 def test_beam_search_keeps_the_best_beams_and_expands_each_into_m() -> None:
-    from sweep.strategies.beam import run_beam
+    from sweep.inference.strategies.beam import run_beam
 
     engine = ScriptedEngine()
     out = run_beam(PROBLEMS, settings=beam(max_depth=3), engine=engine, scorer=LengthScorer(), generation=GENERATION, seed=0)
@@ -333,7 +333,7 @@ def test_beam_search_keeps_the_best_beams_and_expands_each_into_m() -> None:
 
 
 def test_beam_search_stops_once_enough_paths_finished() -> None:
-    from sweep.strategies.beam import run_beam
+    from sweep.inference.strategies.beam import run_beam
 
     out = run_beam(
         PROBLEMS, settings=beam(), engine=ScriptedEngine(finish_after=2), scorer=LengthScorer(),

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow.dataset as ds
 import pytest
 
-from sweep.schema import NODES, SAMPLES
+from sweep.results.schema import NODES, SAMPLES
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sweep.search.uct import SearchNode, select_child, uct_score
+from sweep.inference.search.uct import SearchNode, select_child, uct_score
 
 
 def tree() -> SearchNode:

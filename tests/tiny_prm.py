@@ -20,7 +20,7 @@ def build_tiny_prm(folder: Path, *, seed: int = 0) -> Path:
     from safetensors.torch import save_file
     from transformers import AutoTokenizer, Qwen2Config, Qwen2Model
 
-    from sweep.models import resolve_model_path
+    from actors.models import resolve_model_path
 
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("smollm2-135m-instruct", None))

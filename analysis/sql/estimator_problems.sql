@@ -6,7 +6,7 @@
 -- numbers datasets and qid a dataset's problems by problem_id, shared by every group of the
 -- dataset (the bootstrap draws problems by qid, so all groups of a dataset are paired).
 -- samples/correct: N and c of pass@n; *_mean: per-sample means (the expected cost of n samples
--- is n times them); costs follow the FLOPs rule (flops.sql, sweep/flops.py): prompt_flops once
+-- is n times them); costs follow the FLOPs rule (flops.sql, sweep/inference/flops.py): prompt_flops once
 -- per problem (every row carries its request's prompt), each row's policy and reward FLOPs;
 -- tree_tokens: the tokens a tree search generated (completion FLOPs / 2N, exact since they are
 -- 2N per token); first_*: sample 0 (the lowest sample_index), which is what greedy decoding

@@ -1,4 +1,4 @@
--- The FLOPs rule of sweep/flops.py as DuckDB macros, created once on a connection
+-- The FLOPs rule of sweep/inference/flops.py as DuckDB macros, created once on a connection
 -- (analysis.views.connect, and analysis.estimators.create_flops_macros) for every SQL reader;
 -- not TEMP, so the read-only sandbox of user queries keeps them too. A problem answered from some
 -- of its sample rows costs

@@ -1,5 +1,5 @@
 -- What one run spent, per (model, strategy, dataset): sample rows, problems, generated tokens,
--- FLOPs and rows with an error. FLOPs by the FLOPs rule (flops.sql, sweep/flops.py): per grid cell
+-- FLOPs and rows with an error. FLOPs by the FLOPs rule (flops.sql, sweep/inference/flops.py): per grid cell
 -- and problem, the prompt once plus every row's completion and re-encoded context, and the reward
 -- model's reads; summed over problems. Tree search: tokens from its leaves' completion FLOPs
 -- (a leaf carries its share of the tree's), as in summary.sql.

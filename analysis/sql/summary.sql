@@ -1,7 +1,7 @@
 -- Accuracy, tokens, FLOPs and latency per (model, strategy, dataset, n) for the launcher's table.
 -- Majority voting at n uses each problem's first n samples (samples are i.i.d., so these are
 -- an unbiased n-subset); unanswered samples do not vote; ties go to the answer seen first.
--- FLOPs per problem by the FLOPs rule (flops.sql, sweep/flops.py; the connection needs its
+-- FLOPs per problem by the FLOPs rule (flops.sql, sweep/inference/flops.py; the connection needs its
 -- macros): the prompt once, plus every picked row's completion and re-encoded context FLOPs;
 -- reward FLOPs where the method needs the reward model: majority vote reads no scores, so only
 -- a tree search's (its search read them). flops_per_problem counts both, as the estimators do.

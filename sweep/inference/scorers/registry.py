@@ -1,0 +1,26 @@
+"""Scorer kinds by name: a ``reward_models:`` entry's ``kind`` is validated against this dict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sweep.inference.scorers import Scorer
+from sweep.inference.scorers.pooling import PoolingScorer
+from sweep.inference.scorers.self_logprob import SelfLogprobScorer
+from sweep.inference.scorers.step_token import StepTokenScorer
+
+SCORERS: dict[str, Callable[..., Scorer]] = {
+    "step_token": StepTokenScorer,
+    "self_logprob": SelfLogprobScorer,
+    "pooling": PoolingScorer,
+}
+# Kinds that read the policy's own engine: their entry names no model of its own.
+POLICY_SCORERS = frozenset({"self_logprob"})
+
+
+def build_scorer(settings: dict[str, Any], *, engine: Any) -> Scorer:
+    """The scorer a ``reward_models:`` entry's settings (``scorer_settings()``, ``kind``
+    included) describe, reading ``engine``."""
+    kind, rest = settings["kind"], {k: v for k, v in settings.items() if k != "kind"}
+    return SCORERS[kind](engine=engine, **rest)

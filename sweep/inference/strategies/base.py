@@ -1,0 +1,139 @@
+"""The shared shape of a strategy: its settings base class, its output row and its signature."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from actors.protocol import Engine, GenerationResult
+    from sweep.config import GenerationConfig
+    from sweep.data.prompting import PromptedProblem
+    from sweep.inference.scorers import Scorer
+    from sweep.inference.search.tree import Tree
+
+
+class StrategySettings(BaseModel):
+    """Base of every strategy's settings; subclasses add their own fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Fields that only change how stored samples are evaluated, not what is generated.
+    evaluation_fields: ClassVar[frozenset[str]] = frozenset({"label"})
+
+    name: str = Field(description="Registered strategy name.")
+    label: str = Field(
+        default="", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Results label; defaults to name."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_label(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("label"):
+            data = {**data, "label": data.get("name", "")}
+        return data
+
+    @property
+    def n_values(self) -> list[int]:
+        """Sample counts evaluated from one generation of ``n_max`` samples."""
+        return [1]
+
+    @property
+    def n_max(self) -> int:
+        return max(self.n_values)
+
+    def split(self) -> list[StrategySettings]:
+        """The settings of each shard kind: one, or one per budget for tree search."""
+        return [self]
+
+    def expected_rows(self, problems: int) -> int | None:
+        """Sample rows a shard of ``problems`` writes; None when the search decides."""
+        return problems * self.n_max
+
+    def generation_identity(self) -> dict[str, Any]:
+        """What determines the generated samples; part of the shard id."""
+        return {**self.model_dump(exclude=set(self.evaluation_fields)), "n_max": self.n_max}
+
+
+@dataclass(frozen=True)
+class RawSample:
+    """One generated sample before grading and FLOPs accounting."""
+
+    problem_id: str
+    sample_index: int
+    prompt: str
+    prompt_tokens: int
+    completion: str
+    completion_tokens: int
+    finish_reason: str | None
+    cumulative_logprob: float | None
+    latency_s: float
+    seed: int | None
+    error: str | None
+    step_scores: list[float] | None = None  # scored during the search (tree search)
+    budget: int | None = None  # the tree search's budget; None for flat strategies
+    node_id: int | None = None  # the leaf's node in the nodes table
+    cost: SampleCost | None = None  # tree search: this leaf's share of its tree's compute
+    round: int | None = None  # adaptive sampling: the round that drew it (0 first)
+    stop_reason: str | None = None  # adaptive sampling: why its problem stopped drawing
+
+    @classmethod
+    def drawn(
+        cls, result: GenerationResult, index: int, *, problem_id: str, sample_index: int, **extra: Any
+    ) -> RawSample:
+        """Completion ``index`` of a request's ``result`` as a sample; a completion the request did
+        not return (it failed) is a row carrying the request's error."""
+        completion = result.completions[index] if index < len(result.completions) else None
+        return cls(
+            problem_id=problem_id,
+            sample_index=sample_index,
+            prompt=result.prompt,
+            prompt_tokens=result.prompt_tokens,
+            completion=completion.text if completion else "",
+            completion_tokens=completion.tokens if completion else 0,
+            finish_reason=completion.finish_reason if completion else None,
+            cumulative_logprob=completion.cumulative_logprob if completion else None,
+            latency_s=result.latency_s,
+            seed=result.seed,
+            error=(result.error or "missing completion") if completion is None else None,
+            **extra,
+        )
+
+
+@dataclass(frozen=True)
+class SampleCost:
+    """Tokens charged to one leaf. The root prompt is charged once per problem, as for a sampled
+    request; the rest are its tree's totals spread evenly over the tree's leaves, so a problem's
+    leaves sum to exactly what its search computed (the nodes table has each node's)."""
+
+    prompt_tokens: float  # the root prompt, whole, whether or not the prefix cache held it
+    completion_tokens: float
+    context_tokens: float  # re-encoded by continuation requests: prefix-cache misses beyond the root
+    reward_tokens: float
+
+
+@dataclass
+class StrategyOutput:
+    samples: list[RawSample]
+    trees: list[Tree] = field(default_factory=list)  # tree search: every node, for the nodes table
+
+
+class StrategyFn(Protocol):
+    def __call__(
+        self,
+        problems: list[PromptedProblem],
+        *,
+        settings: Any,
+        engine: Engine,
+        scorer: Scorer | None,
+        generation: GenerationConfig,
+        seed: int,
+    ) -> StrategyOutput: ...
+
+
+@dataclass(frozen=True)
+class Strategy:
+    settings: type[StrategySettings]
+    run: StrategyFn

@@ -1,0 +1,93 @@
+"""Greedy decoding and seeded sampling: one request per problem drawing ``n_max`` samples.
+
+Every n ≤ n_max in the grid is evaluated later from subsets of these samples (majority
+voting, and in later strategies best-of-n and weighted voting), so the sample-count axis
+never regenerates.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from pydantic import Field, PositiveInt, field_validator
+
+from actors.protocol import GenerationRequest
+from sweep.inference.strategies.base import RawSample, StrategyOutput, StrategySettings
+
+if TYPE_CHECKING:
+    from actors.protocol import Engine
+    from sweep.config import GenerationConfig
+    from sweep.data.prompting import PromptedProblem
+    from sweep.inference.scorers import Scorer
+
+
+class GreedySettings(StrategySettings):
+    name: Literal["greedy"]
+
+    @property
+    def temperature(self) -> float:
+        return 0.0
+
+    @property
+    def top_p(self) -> float:
+        return 1.0
+
+
+class SamplingSettings(StrategySettings):
+    name: Literal["sampling"]
+    evaluation_fields: ClassVar[frozenset[str]] = frozenset({"label", "n"})
+    n: list[PositiveInt] = Field(min_length=1, description="Sample counts evaluated; n_max are drawn once.")
+    temperature: float = Field(default=1.0, gt=0, description="Sampling temperature (> 0).")
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    reward_model: str | None = Field(
+        default=None, description="A `reward_models:` entry that scores every sample step by step."
+    )
+
+    @field_validator("n")
+    @classmethod
+    def _sorted_unique(cls, value: list[int]) -> list[int]:
+        return sorted(set(value))
+
+    @property
+    def n_values(self) -> list[int]:
+        return list(self.n)
+
+
+def run_sampling(
+    problems: list[PromptedProblem],
+    *,
+    settings: GreedySettings | SamplingSettings,
+    engine: Engine,
+    scorer: Scorer | None = None,
+    generation: GenerationConfig,
+    seed: int,
+) -> StrategyOutput:
+    """One request per problem, all sent in one batch; one RawSample per completion.
+
+    Samples are scored after generation (by the runner), not here: ``scorer`` is unused."""
+    sampling = {
+        "n": settings.n_max,
+        "temperature": settings.temperature,
+        "top_p": settings.top_p,
+        "max_tokens": generation.max_tokens,
+        "stop": list(generation.stop) or None,
+    }
+    requests = [
+        GenerationRequest(
+            request_id=p.problem.problem_id,
+            messages=p.messages,
+            prompt=p.prompt,
+            sampling=sampling,
+            seed=seed + index,
+        )
+        for index, p in enumerate(problems)
+    ]
+    results = engine.generate(requests)
+    samples: list[RawSample] = []
+    for problem, result in zip(problems, results, strict=True):
+        # A failed request still yields n_max rows, each carrying the error.
+        samples.extend(
+            RawSample.drawn(result, index, problem_id=problem.problem.problem_id, sample_index=index)
+            for index in range(settings.n_max)
+        )
+    return StrategyOutput(samples)
