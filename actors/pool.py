@@ -25,9 +25,9 @@ from typing import Any
 
 import ray
 
-from sweep.config import ModelConfig
-from sweep.grid import digest
 from actors.models import count_parameters, resolve_model_path
+from actors.settings import ModelConfig
+from sweep.grid import digest
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-
 DEFAULT_REQUEST_TIMEOUT_S = 1800.0  # an engine call's deadline when the caller gives none
 # An engine that has not resolved a request this long after its deadline has a stuck step
 # loop and fails (its actor restarts); a caller waits a deadline plus twice this at most.

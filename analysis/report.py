@@ -36,7 +36,11 @@ from analysis.fits import PAPER_ALPHA, PAPER_BETA, fit_compute_optimal, fit_log_
 from analysis.frontier import compute_frontier
 from analysis.methods import AGGREGATIONS, ORACLE_METHODS, TREE_STRATEGIES, format_params, parse_method
 from analysis.plots import (
-    plot_accuracy_vs_flops, plot_accuracy_vs_n, plot_compute_optimal, plot_coverage, plot_search_vs_sampling,
+    plot_accuracy_vs_flops,
+    plot_accuracy_vs_n,
+    plot_compute_optimal,
+    plot_coverage,
+    plot_search_vs_sampling,
     plot_tree,
 )  # fmt: skip
 from analysis.tables import RunFacts, frame_html, header_html, paper_table, paper_table_html, runs_table

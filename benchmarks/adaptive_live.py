@@ -32,8 +32,8 @@ def main() -> None:
     from analysis.adaptive import method_name
     from analysis.estimators import compute_accuracy
     from analysis.views import connect
-    from sweep.results.runs import select_run
     from sweep.inference.stopping import StoppingRule
+    from sweep.results.runs import select_run
     from sweep.results.store import ResultsStore
 
     config = select_run(ResultsStore(args.output).read_manifest())["config"]

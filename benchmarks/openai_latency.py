@@ -45,12 +45,12 @@ def main() -> None:
     import ray
     from ray import serve
 
+    from actors.pool import resolve_engine_spec, start_engines
     from actors.protocol import GenerationRequest
     from sweep.config import load_config
-    from actors.pool import resolve_engine_spec, start_engines
-    from sweep.launch import run_sweep
-    from sweep.data.problems import Problem, dataset_grader
+    from sweep.data.problems import Problem
     from sweep.data.prompting import prompt_problems
+    from sweep.launch import run_sweep
     from sweep.scheduler import RemoteEngine
     from sweep.serve.app import build_app
 
@@ -74,7 +74,7 @@ def main() -> None:
         # The direct call: the request the greedy strategy sends for this question.
         dataset = config.datasets[0]
         problem = Problem(
-            dataset=dataset.name, problem_id="bench", question=QUESTION, answer="", grader=dataset_grader(dataset)
+            dataset=dataset.name, problem_id="bench", question=QUESTION, answer="", grader=dataset.grader
         )
         (prompted,) = prompt_problems([problem], dataset)
         sampling = {

@@ -58,12 +58,11 @@ def main() -> None:
 
     import duckdb
     import ray
-    import yaml
 
+    from actors.pool import resolve_engine_spec, start_engines
     from analysis.estimators import compute_accuracy
     from analysis.views import connect
     from sweep.config import load_config
-    from actors.pool import resolve_engine_spec, start_engines
     from sweep.launch import run_sweep
 
     scratch = Path(tempfile.mkdtemp(prefix="rebase-bench-"))

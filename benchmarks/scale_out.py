@@ -53,10 +53,10 @@ def main() -> None:
 
     import ray
     import yaml
-
     from fake_cluster import FakeCluster
-    from sweep.config import load_config
+
     from actors.pool import resolve_engine_spec, start_engines
+    from sweep.config import load_config
     from sweep.launch import run_sweep
 
     scratch = Path(tempfile.mkdtemp(prefix="scale-out-"))

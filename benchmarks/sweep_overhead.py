@@ -64,8 +64,8 @@ def main() -> None:
     import ray
     import yaml
 
-    from sweep.config import load_config
     from actors.pool import resolve_engine_spec, start_engines
+    from sweep.config import load_config
     from sweep.launch import prepare_problems, run_sweep
 
     scratch = Path(tempfile.mkdtemp(prefix="overhead-"))

@@ -13,30 +13,54 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from actors.protocol import DEFAULT_REQUEST_TIMEOUT_S
 from actors.models import BUILTIN_MODELS, ModelPathError, locate_model
-from sweep.inference.scorers.registry import POLICY_SCORERS, SCORERS
+from actors.protocol import DEFAULT_REQUEST_TIMEOUT_S
+from actors.settings import ModelConfig
+from sweep.data.settings import (
+    NAME_PATTERN,
+    ArithmeticDataset,
+    DatasetConfig,
+    FileDataset,
+    GenericDataset,
+    HuggingFaceDataset,
+    PromptConfig,
+    Strict,
+)
+from sweep.inference.scorers.registry import SCORERS, reads_policy
 from sweep.inference.strategies import STRATEGIES, StrategySettings, TreeSearchSettings
+from sweep.inference.strategies.base import MAX_TOKENS, GenerationConfig
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# The stages' settings this module composes, importable from here as before the stages split.
+__all__ = [
+    "ArithmeticDataset",
+    "ConfigError",
+    "DatasetConfig",
+    "FileDataset",
+    "GenerationConfig",
+    "GenericDataset",
+    "HuggingFaceDataset",
+    "ModelConfig",
+    "PromptConfig",
+    "RewardModelConfig",
+    "SchedulerConfig",
+    "SweepConfig",
+    "load_config",
+]
 
 # Upper bounds. Generous for the largest real sweeps (large_language_monkeys draws 10,000
 # samples per problem; the longest model contexts are about 1M tokens), yet small enough that
 # one machine plans the grid and holds one shard's rows in memory: a shard's samples are built
 # in one process (problems per shard × samples per problem ≤ MAX_SHARD_ROWS, about 1-4 GB of
-# text at a few KB a row).
+# text at a few KB a row). The bounds of a stage's own settings live with them (MAX_TOKENS,
+# sweep.data.settings.MAX_PROBLEMS, actors.settings.MAX_REPLICAS).
 MAX_SAMPLES = 65_536  # samples, or a search's budget, per problem; also any other per-problem count
-MAX_TOKENS = 1_048_576  # tokens of one completion, step or search path
-MAX_PROBLEMS = 1_048_576  # problems one dataset generates or keeps
 MAX_SHARD_SIZE = 65_536  # problems per shard
 MAX_SHARD_ROWS = 1_048_576  # sample rows one shard writes (shard_size × samples per problem)
-MAX_FEW_SHOT = 64  # worked examples before a question
-MAX_REPLICAS = 1_024  # engine actors of one model
 MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a grid file larger than this is not a grid
 # Integer settings of a strategy bounded by something other than MAX_SAMPLES, by field name.
 STRATEGY_INT_BOUNDS: dict[str, int] = {
@@ -48,45 +72,6 @@ STRATEGY_INT_BOUNDS: dict[str, int] = {
 
 class ConfigError(Exception):
     """A user-caused configuration error; the message names the field or path."""
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class ModelConfig(Strict):
-    name: str = Field(pattern=NAME_PATTERN, description="Label used in results paths and tables.")
-    path: str | None = Field(
-        default=None,
-        description="Local folder or hub id. Optional for built-in names (see actors.models.BUILTIN_MODELS).",
-    )
-    params: int | None = Field(
-        default=None, gt=0, description="Parameter count for FLOPs; read from the model config when absent."
-    )
-    replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS, description="Engine actors for data parallelism.")
-    device: Literal["auto", "cpu", "gpu"] = Field(
-        default="auto", description="auto: gpu when the Ray cluster has GPUs, else cpu."
-    )
-    engine: dict[str, Any] = Field(
-        default_factory=dict, description="Keyword arguments passed unchanged to vLLM's engine args."
-    )
-    env: dict[str, str] = Field(default_factory=dict, description="Extra environment for the engine actor.")
-    resources: dict[str, float] = Field(
-        default_factory=dict,
-        description="Extra Ray resources per engine (per GPU bundle when tensor parallel), e.g. a custom "
-        "resource that only one node type of cluster.yaml offers.",
-    )
-
-    @field_validator("engine")
-    @classmethod
-    def _engine_has_no_model(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if "model" in value:
-            raise ValueError("set the model with `path:`, not engine.model")
-        return value
-
-    @property
-    def tensor_parallel_size(self) -> int:
-        return int(self.engine.get("tensor_parallel_size", 1))
 
 
 class RewardModelConfig(ModelConfig):
@@ -110,82 +95,14 @@ class RewardModelConfig(ModelConfig):
             raise ValueError(f"unknown reward model kind {value!r}; known: {sorted(SCORERS)}")
         return value
 
+    @property
+    def reads_policy(self) -> bool:
+        """The kind scores with the policy's own engine: no model, no engine of its own."""
+        return reads_policy(self.kind)
+
     def scorer_settings(self) -> dict[str, str]:
         """The scorer's keyword settings; unset ones take the kind's own defaults."""
         return self.model_dump(include={"kind", "tag", "good", "bad", "step_mode", "delimiter"}, exclude_none=True)
-
-
-class PromptConfig(Strict):
-    system: str | None = Field(default=None, description="System message; dataset default when absent.")
-    answer_format: Literal["boxed", "the_answer_is"] | None = Field(
-        default=None, description="Instruction for how the final answer is written."
-    )
-    few_shot: int = Field(
-        default=0, ge=0, le=MAX_FEW_SHOT, description="Worked examples put before the question."
-    )
-    chat_template: bool = Field(default=True, description="Use the model's chat template when it has one.")
-
-
-class DatasetBase(Strict):
-    name: str = Field(pattern=NAME_PATTERN, description="Label used in results.")
-    limit: int | None = Field(
-        default=None, gt=0, le=MAX_PROBLEMS, description="Keep this many problems (deterministic)."
-    )
-    seed: int = Field(default=0, description="Seed of the subset drawn when limit is set.")
-    prompt: PromptConfig = Field(default_factory=PromptConfig)
-
-
-class ArithmeticDataset(DatasetBase):
-    source: Literal["arithmetic"]
-    count: int = Field(default=20, gt=0, le=MAX_PROBLEMS, description="Problems generated.")
-    levels: list[Annotated[int, Field(ge=0, le=5)]] = Field(
-        default=[1, 2, 3], min_length=1, description="0: one addition of one-digit amounts; 1-5: harder."
-    )
-
-
-class FileDataset(DatasetBase):
-    source: Literal["gsm8k", "math"]
-    path: Path = Field(description="JSONL file.")
-
-
-class GenericDataset(DatasetBase):
-    source: Literal["jsonl", "parquet"]
-    path: Path
-    fields: dict[Literal["id", "question", "answer", "level", "subject"], str] = Field(
-        description="Maps our field names to the file's column names; question and answer are required."
-    )
-    grader: Literal["numeric", "math"] = "math"
-
-    @field_validator("fields")
-    @classmethod
-    def _required_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        missing = {"question", "answer"} - value.keys()
-        if missing:
-            raise ValueError(f"fields must map {sorted(missing)}")
-        return value
-
-
-class HuggingFaceDataset(DatasetBase):
-    source: Literal["huggingface"]
-    hf_name: str
-    hf_config: str | None = None
-    split: str = "test"
-    format: Literal["gsm8k", "math"]
-
-
-DatasetConfig = Annotated[
-    ArithmeticDataset | FileDataset | GenericDataset | HuggingFaceDataset, Field(discriminator="source")
-]
-
-
-class GenerationConfig(Strict):
-    max_tokens: int = Field(
-        default=512,
-        gt=0,
-        le=MAX_TOKENS,
-        description="Completion token cap of flat strategies' samples; below every model's context.",
-    )
-    stop: list[str] = Field(default_factory=list, description="Extra stop strings.")
 
 
 class SchedulerConfig(Strict):
@@ -254,6 +171,10 @@ class SweepConfig(Strict):
             parsed.append(settings)
         return parsed
 
+    def reward_engines(self) -> list[RewardModelConfig]:
+        """The reward models that run on engines of their own (the rest read the policy's)."""
+        return [r for r in self.reward_models if not r.reads_policy]
+
     @model_validator(mode="after")
     def _unique_labels(self) -> SweepConfig:
         for kind, labels in (
@@ -276,7 +197,7 @@ class SweepConfig(Strict):
                 )
         known = {r.name: r for r in self.reward_models}
         for strategy in self.strategies:
-            wanted = getattr(strategy, "reward_model", None)
+            wanted = strategy.reward_model
             if wanted is not None and wanted not in known:
                 raise ValueError(
                     f"strategies.{strategy.label}.reward_model: unknown reward model {wanted!r}; "
@@ -396,13 +317,9 @@ def load_config(path: str | Path) -> SweepConfig:
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_format_errors(exc)}") from None
     for section, model in [("models", m) for m in config.models] + [
-        ("reward_models", r) for r in config.reward_models
+        ("reward_models", r) for r in config.reward_engines()
     ]:
-        if (
-            model.path is None
-            and model.name not in BUILTIN_MODELS
-            and getattr(model, "kind", "") not in POLICY_SCORERS
-        ):
+        if model.path is None and model.name not in BUILTIN_MODELS:
             raise ConfigError(
                 f"{path}: {section}.{model.name}: unknown model; give `path:` or use a built-in name "
                 f"({sorted(BUILTIN_MODELS)})"

@@ -65,7 +65,7 @@ def build_shards(
                     chunk = tuple(ordered[start : start + size])
                     identity = _shard_identity(
                         model=model_identity[model.name],
-                        reward=(reward_identity or {}).get(getattr(strategy, "reward_model", None) or ""),
+                        reward=(reward_identity or {}).get(strategy.reward_model or ""),
                         strategy=strategy,
                         generation=config.generation,
                         dataset=dataset.name,

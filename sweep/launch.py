@@ -73,12 +73,11 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
         start_engines,
     )
     from sweep.grid import build_shards
-    from sweep.runner import RunContext
     from sweep.results.runs import grid_record
-    from sweep.scheduler import run_shards
     from sweep.results.schema import SAMPLES
-    from sweep.inference.scorers.registry import POLICY_SCORERS
     from sweep.results.store import ResultsStore
+    from sweep.runner import RunContext
+    from sweep.scheduler import run_shards
 
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat()
@@ -90,8 +89,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     }
     reward_specs = {
         r.name: resolve_engine_spec(r, cluster_has_gpus=has_gpus, seed=config.seed)
-        for r in config.reward_models
-        if r.kind not in POLICY_SCORERS  # these read the policy's own engine
+        for r in config.reward_engines()  # the others read the policy's own engine
     }
     scorers = {r.name: r.scorer_settings() for r in config.reward_models}
     shards = build_shards(
@@ -126,7 +124,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
     engine_busy: dict[str, float] = {}
     if pending:
         needed = {s.model for s in pending}
-        needed_rewards = {getattr(s.strategy, "reward_model", None) for s in pending} & reward_specs.keys()
+        needed_rewards = {s.strategy.reward_model for s in pending} & reward_specs.keys()
         # One set of actors per distinct engine spec: a PRM with a policy's spec shares its engine.
         engines: dict[str, EnginePool] = {}
 
@@ -422,11 +420,10 @@ def check_token_caps(config: SweepConfig, *, cluster_has_gpus: bool | None) -> N
     what the model's config.json declares, when it is on this machine. With ``device: auto``
     the device is unknown until Ray is up (``cluster_has_gpus`` None): call again then.
     """
-    from sweep.inference.scorers.registry import POLICY_SCORERS
     from sweep.inference.strategies import TreeSearchSettings
 
     # Reward models with their own engine; policy scorers read the policy's.
-    engines = {r.name: r for r in config.reward_models if r.kind not in POLICY_SCORERS}
+    engines = {r.name: r for r in config.reward_engines()}
     contexts: dict[tuple[str, str], tuple[int, str] | None] = {}
     for strategy in config.strategies:
         if isinstance(strategy, TreeSearchSettings):
@@ -437,7 +434,7 @@ def check_token_caps(config: SweepConfig, *, cluster_has_gpus: bool | None) -> N
         else:
             caps = {"generation.max_tokens": config.generation.max_tokens}
         readers: list[tuple[str, Any]] = [("models", m) for m in config.models]
-        prm = engines.get(getattr(strategy, "reward_model", None) or "")
+        prm = engines.get(strategy.reward_model or "")
         if prm is not None:
             readers.append(("reward_models", prm))
         for section, model in readers:

@@ -15,17 +15,17 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from actors.protocol import Engine, RequestFailed
-from sweep.config import GenerationConfig
+from sweep.grid import Shard, digest
 from sweep.inference.flops import forward_flops
 from sweep.inference.grading.graders import grade_completions
-from sweep.grid import Shard, digest
-from sweep.results.schema import NODES, PROMPTS, SAMPLES
 from sweep.inference.scorers import AGGREGATIONS, RewardEngine, Scorer, aggregate, score_apart
 from sweep.inference.scorers.registry import build_scorer
 from sweep.inference.search.tree import Tree
 from sweep.inference.search.uct import SearchNode
-from sweep.results.store import ResultsStore
 from sweep.inference.strategies import STRATEGIES, RawSample
+from sweep.inference.strategies.base import GenerationConfig
+from sweep.results.schema import NODES, PROMPTS, SAMPLES
+from sweep.results.store import ResultsStore
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def run_shard(
 ) -> ShardReport:
     start = time.perf_counter()
     strategy = STRATEGIES[shard.strategy.name]
-    reward_name = getattr(shard.strategy, "reward_model", None)
+    reward_name = shard.strategy.reward_model
     scorer = _scorer(reward_name, reward_engine, context)
     output = strategy.run(
         list(shard.problems),

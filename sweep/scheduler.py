@@ -25,6 +25,7 @@ from typing import Any
 import ray
 from tqdm import tqdm
 
+from actors.pool import EnginePool, ReplicaWatch
 from actors.protocol import (
     DEFAULT_REQUEST_TIMEOUT_S,
     STUCK_AFTER_S,
@@ -33,7 +34,6 @@ from actors.protocol import (
     GenerationResult,
     RequestFailed,
 )
-from actors.pool import EnginePool, ReplicaWatch
 from sweep.grid import Shard
 from sweep.runner import RunContext, ShardReport, run_shard
 
@@ -154,7 +154,7 @@ def run_shards(
         stats.dead_engines[dead] = message
         dropped = [first] if first is not None else []
         for queue in queues.values():
-            needs = [s for s in queue if dead in (s.model, getattr(s.strategy, "reward_model", None))]
+            needs = [s for s in queue if dead in (s.model, s.strategy.reward_model)]
             for lost in needs:
                 queue.remove(lost)
             dropped += needs
@@ -168,7 +168,7 @@ def run_shards(
 
     def reward_handle_for(shard: Shard, slot: tuple[str, int]) -> Any:
         """The engine that scores ``shard`` (None: no scorer), or _NOT_READY while none can take it."""
-        name = getattr(shard.strategy, "reward_model", None)
+        name = shard.strategy.reward_model
         if name is None:
             return None
         if name not in reward_pools:
@@ -259,7 +259,7 @@ def run_shards(
 def _dead_engine(exc: Exception, shard: Shard, reward_handle: Any) -> str:
     """The model or reward model whose actor died: the reward model's if it was that actor."""
     died = getattr(getattr(exc, "cause", exc), "actor_id", None)
-    reward = getattr(shard.strategy, "reward_model", None)
+    reward = shard.strategy.reward_model
     if reward is not None and reward_handle is not None and died == reward_handle._actor_id.hex():
         return reward
     return shard.model

@@ -56,8 +56,8 @@ def engine_pool(ray_address: str) -> Iterator[Any]:
     """The real CPU engine for tiny.yaml's model, loaded once."""
     import ray
 
-    from sweep.config import load_config
     from actors.pool import resolve_engine_spec, start_engines
+    from sweep.config import load_config
 
     config = load_config(TINY)
     spec = resolve_engine_spec(config.models[0], cluster_has_gpus=False, seed=config.seed)

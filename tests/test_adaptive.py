@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sample_rows import sample_row, write_shard
 from scipy import stats
 
 from analysis.adaptive import DEFAULT_RULES, method_name
 from analysis.estimators import COLUMNS, compute_accuracy, compute_problem_estimates
 from analysis.subsets import Block, resample_hits
 from analysis.views import connect
-from sample_rows import sample_row, write_shard
 from sweep.inference.stopping import StoppingRule, criterion, fired, first_stop, stop_index, tally, vote
 from sweep.results.store import ResultsStore
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sweep.data.arithmetic import LEVELS, THEMES, generate_items
 from sweep.config import ArithmeticDataset, load_config
-from sweep.inference.grading.graders import grade_completions
+from sweep.data.arithmetic import LEVELS, THEMES, generate_items
 from sweep.data.problems import Problem, few_shot_examples, load_problems
 from sweep.data.prompting import render_solution
+from sweep.inference.grading.graders import grade_completions
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -94,8 +94,8 @@ print("PLACEMENT OK")
 
 
 def test_gpu_tensor_parallel_spec_uses_vllm_ray_executor() -> None:
-    from sweep.config import ModelConfig
     from actors.pool import resolve_engine_spec
+    from sweep.config import ModelConfig
 
     model = ModelConfig(name="big", path="EleutherAI/llemma_34b", params=34_000_000_000, device="gpu",
                         engine={"tensor_parallel_size": 4}, resources={"a100": 1})  # fmt: skip

@@ -177,8 +177,8 @@ def test_replicas_beyond_the_cluster_fail_fast_naming_the_model(ray_address: str
     """The session cluster has 4 CPUs and no autoscaler: 5 one-CPU replicas can never run."""
     import ray
 
-    from sweep.config import load_config
     from actors.pool import NAMESPACE, resolve_engine_spec
+    from sweep.config import load_config
 
     raw = yaml.safe_load(TINY.read_text())
     raw["models"][0].update({"replicas": 5, "engine": {"max_model_len": 256}})  # an actor of its own

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize
+from synthetic_accuracy import COLUMNS, add_problem_bootstrap, make_accuracy_table
 
 from analysis.fits import (
     NO_REPLICATES,
@@ -23,7 +24,6 @@ from analysis.fits import (
     saturation_curve,
     winning_points,
 )
-from synthetic_accuracy import COLUMNS, add_problem_bootstrap, make_accuracy_table
 
 NS = np.array([1, 2, 4, 8, 16, 32, 64, 128, 256])
 

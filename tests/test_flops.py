@@ -9,13 +9,13 @@ import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_estimators import PARAMS, REWARD_PARAMS, row, write
 
 from analysis.estimators import compute_problem_estimates, create_flops_macros
 from analysis.views import connect
 from sweep.inference.flops import Flops, forward_flops, problem_flops, row_flops
-from sweep.serve.solve import _flops
 from sweep.inference.strategies.base import RawSample, SampleCost
-from test_estimators import PARAMS, REWARD_PARAMS, row, write
+from sweep.serve.solve import _flops
 
 amount = st.floats(0, 1e15, allow_nan=False)
 

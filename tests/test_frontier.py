@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from synthetic_accuracy import make_accuracy_table
 
 from analysis.frontier import compute_frontier
-from synthetic_accuracy import make_accuracy_table
 
 
 def brute_force(x: list[float], y: list[float]) -> set[int]:

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sweep.data.problems import Problem
 from sweep.inference.grading.answers import extract_answer, find_last_boxed, numeric_key, parse_number
 from sweep.inference.grading.graders import GRADERS, Grade, grade_completions, grade_numeric
 from sweep.inference.grading.math_grader import MathGrader, shared_math_grader
-from sweep.data.problems import Problem
 
 
 @pytest.fixture(scope="module")

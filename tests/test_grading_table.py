@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sweep.data.problems import Problem
 from sweep.inference.grading.answers import extract_answer
 from sweep.inference.grading.graders import GRADERS, Grade, grade_completions
 from sweep.inference.grading.math_grader import MathGrader, shared_math_grader
-from sweep.data.problems import Problem
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from sweep.config import SweepConfig
-from sweep.grid import Shard, build_shards, digest
 from sweep.data.problems import Problem
 from sweep.data.prompting import PromptedProblem
+from sweep.grid import Shard, build_shards, digest
 
 IDENTITY = {"path": "/models/tiny", "engine": {"max_model_len": 2048}, "device": "cpu", "seed": 0}
 

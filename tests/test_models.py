@@ -18,10 +18,10 @@ from safetensors import safe_open
 
 from actors.models import (
     BUILTIN_MODELS,
+    ModelPathError,
     cache_dir,
     convert_gguf_to_safetensors,
     count_parameters,
-    ModelPathError,
     ensure_builtin_model,
     is_hub_id,
     locate_model,

@@ -51,9 +51,9 @@ def sweep_output(engine_pool: Any, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture(scope="module")
 def base_url(sweep_output: Any) -> Iterator[str]:
     from ray import serve
+    from test_serve import free_port
 
     from sweep.serve.app import build_app
-    from test_serve import free_port
 
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sweep.data.arithmetic import LEVELS, Step, generate_items
 from sweep.config import ArithmeticDataset, FileDataset, GenericDataset, HuggingFaceDataset
+from sweep.data.arithmetic import LEVELS, Step, generate_items
 from sweep.data.problems import DatasetError, Problem, few_shot_examples, load_problems
 
 ROOT = Path(__file__).resolve().parents[1]

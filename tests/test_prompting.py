@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sweep.inference.grading.answers import extract_answer, numeric_key
 from sweep.config import ArithmeticDataset, FileDataset, PromptConfig
 from sweep.data.problems import Problem, few_shot_examples, load_problems
 from sweep.data.prompting import DEFAULT_SYSTEM, answer_format, prompt_problems, render_solution
+from sweep.inference.grading.answers import extract_answer, numeric_key
 
 
 def arith(**prompt: Any) -> ArithmeticDataset:

@@ -138,8 +138,8 @@ def test_autoscaler_adds_workers_for_the_grid_and_removes_them_after(cluster: Fa
 @pytest.mark.engine
 @pytest.mark.parametrize("cluster", [3], indirect=True)
 def test_worker_node_killed_mid_sweep_loses_no_row(cluster: FakeCluster, tmp_path: Path) -> None:
-    from sweep.config import load_config
     from actors.pool import resolve_engine_spec
+    from sweep.config import load_config
 
     grid, output = write_grid(tmp_path, count=10, replicas=2), tmp_path / "out"
     config = load_config(grid)

@@ -112,8 +112,8 @@ def test_self_logprob_scores_each_step_by_its_own_tokens() -> None:
 
 def test_self_logprob_on_the_real_engine(engine_pool: Any) -> None:
     """The policy scores itself: per-step exp(mean logprob) in (0, 1], consistent both ways."""
-    from sweep.scheduler import RemoteEngine
     from sweep.inference.scorers.self_logprob import SelfLogprobScorer
+    from sweep.scheduler import RemoteEngine
 
     scorer = SelfLogprobScorer(engine=RemoteEngine(engine_pool.handles[0]), delimiter="\n")
     prompt = "Tom has 3 apples and buys 2 more. How many apples?\n"

@@ -13,14 +13,20 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sweep.inference.grading.answers import find_last_boxed
 from sweep.data.arithmetic import generate_items
-from sweep.config import ArithmeticDataset, DatasetConfig, FileDataset, GenericDataset, HuggingFaceDataset
+from sweep.data.settings import (
+    ArithmeticDataset,
+    DatasetConfig,
+    FileDataset,
+    GenericDataset,
+    HuggingFaceDataset,
+)
+from sweep.inference.grading.answers import find_last_boxed
 
 
 @dataclass(frozen=True)
@@ -46,17 +52,6 @@ _CALCULATOR_NOTE = re.compile(r"<<[^<>]*>>")  # GSM8K's "<<48/2=24>>" annotation
 _LEVEL = re.compile(r"(?:level\s*)?(\d+)", re.IGNORECASE)
 
 
-def dataset_grader(dataset: DatasetConfig) -> str:
-    """The grader name every problem of ``dataset`` uses."""
-    if isinstance(dataset, ArithmeticDataset):
-        return "numeric"
-    if isinstance(dataset, GenericDataset):
-        return dataset.grader
-    if isinstance(dataset, FileDataset):
-        return "numeric" if dataset.source == "gsm8k" else "math"
-    return "numeric" if dataset.format == "gsm8k" else "math"
-
-
 def load_problems(dataset: DatasetConfig) -> list[Problem]:
     """All problems of ``dataset`` sorted by id, then the seeded ``limit`` subset if set."""
     problems = sorted(_load_all(dataset), key=lambda p: p.problem_id)
@@ -70,18 +65,21 @@ def load_problems(dataset: DatasetConfig) -> list[Problem]:
 
 
 def _load_all(dataset: DatasetConfig) -> list[Problem]:
-    if isinstance(dataset, ArithmeticDataset):
-        return _arithmetic_problems(dataset, stream="arith")
-    if isinstance(dataset, FileDataset):
-        records = _read_jsonl(dataset.path)
-        return _parse_records(records, dataset, fmt=dataset.source, where=str(dataset.path))
-    if isinstance(dataset, GenericDataset):
-        return _load_generic(dataset)
-    if isinstance(dataset, HuggingFaceDataset):
-        records = _read_hub(dataset)
-        where = f"{dataset.hf_name}[{dataset.split}]"
-        return _parse_records(records, dataset, fmt=dataset.format, where=where)
-    raise AssertionError(f"unhandled dataset type {type(dataset).__name__}")
+    return LOADERS[dataset.source].load(dataset)
+
+
+def _load_file(dataset: FileDataset) -> list[Problem]:
+    records = _read_jsonl(dataset.path)
+    return _parse_records(records, dataset, fmt=dataset.source, where=str(dataset.path))
+
+
+def _load_hub(dataset: HuggingFaceDataset) -> list[Problem]:
+    records = _read_hub(dataset)
+    return _parse_records(records, dataset, fmt=dataset.format, where=f"{dataset.hf_name}[{dataset.split}]")
+
+
+def _load_arithmetic(dataset: ArithmeticDataset) -> list[Problem]:
+    return _arithmetic_problems(dataset, stream="arith")
 
 
 def _check_unique_ids(problems: list[Problem], dataset: DatasetConfig) -> None:
@@ -328,10 +326,6 @@ def _builtin_shots(fmt: str, name: str) -> list[Problem]:
     ]
 
 
-def _shot_format(dataset: DatasetConfig) -> str:
-    return "gsm8k" if dataset_grader(dataset) == "numeric" else "math"
-
-
 def few_shot_examples(dataset: DatasetConfig, k: int) -> list[Problem]:
     """``k`` worked examples for the prompt, never one of the dataset's own problems.
 
@@ -341,16 +335,41 @@ def few_shot_examples(dataset: DatasetConfig, k: int) -> list[Problem]:
     """
     if k <= 0:
         return []
-    if isinstance(dataset, ArithmeticDataset):
-        test_questions = {p.question for p in _arithmetic_problems(dataset, stream="arith")}
-        # Collisions with test questions are rare (level 1 only), so 4k + 64 draws always suffice.
-        candidates = _arithmetic_problems(dataset, stream="arith-shot", count=4 * k + 64)
-        examples = [p for p in candidates if p.question not in test_questions][:k]
-        assert len(examples) == k, "arithmetic few-shot stream exhausted"
-        return examples
-    shots = _builtin_shots(_shot_format(dataset), dataset.name)
+    return LOADERS[dataset.source].shots(dataset, k)
+
+
+def _arithmetic_shots(dataset: ArithmeticDataset, k: int) -> list[Problem]:
+    test_questions = {p.question for p in _arithmetic_problems(dataset, stream="arith")}
+    # Collisions with test questions are rare (level 1 only), so 4k + 64 draws always suffice.
+    candidates = _arithmetic_problems(dataset, stream="arith-shot", count=4 * k + 64)
+    examples = [p for p in candidates if p.question not in test_questions][:k]
+    assert len(examples) == k, "arithmetic few-shot stream exhausted"
+    return examples
+
+
+def _builtin_examples(dataset: DatasetConfig, k: int) -> list[Problem]:
+    shots = _builtin_shots("gsm8k" if dataset.grader == "numeric" else "math", dataset.name)
     if k > len(shots):
         raise DatasetError(
             f"datasets.{dataset.name}.prompt.few_shot: at most {len(shots)} built-in examples, got {k}"
         )
     return shots[:k]
+
+
+@dataclass(frozen=True)
+class Loader:
+    """How one ``source`` is read: its problems, and its few-shot examples (k > 0)."""
+
+    load: Callable[[Any], list[Problem]]
+    shots: Callable[[Any, int], list[Problem]] = _builtin_examples
+
+
+# Loaders by a dataset entry's ``source`` (the settings model of each is in sweep.data.settings).
+LOADERS: dict[str, Loader] = {
+    "arithmetic": Loader(load=_load_arithmetic, shots=_arithmetic_shots),
+    "gsm8k": Loader(load=_load_file),
+    "math": Loader(load=_load_file),
+    "jsonl": Loader(load=_load_generic),
+    "parquet": Loader(load=_load_generic),
+    "huggingface": Loader(load=_load_hub),
+}

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from sweep.config import DatasetConfig
-from sweep.data.problems import Problem, dataset_grader, few_shot_examples
+from sweep.data.problems import Problem, few_shot_examples
+from sweep.data.settings import DatasetConfig
 
 AnswerFormat = Literal["boxed", "the_answer_is"]
 
@@ -41,7 +41,7 @@ def answer_format(dataset: DatasetConfig) -> AnswerFormat:
     """The configured answer format, else the grader's default."""
     if dataset.prompt.answer_format is not None:
         return dataset.prompt.answer_format
-    return "the_answer_is" if dataset_grader(dataset) == "numeric" else "boxed"
+    return "the_answer_is" if dataset.grader == "numeric" else "boxed"
 
 
 def render_answer(answer: str, fmt: AnswerFormat) -> str:
@@ -62,7 +62,7 @@ def prompt_problems(problems: list[Problem], dataset: DatasetConfig) -> list[Pro
     """One prompt per problem, in order, as chat messages or plain text per the dataset's config."""
     config = dataset.prompt
     fmt = answer_format(dataset)
-    instruction = INSTRUCTIONS[fmt][dataset_grader(dataset)]
+    instruction = INSTRUCTIONS[fmt][dataset.grader]
     system = DEFAULT_SYSTEM if config.system is None else config.system
     shots = few_shot_examples(dataset, config.few_shot)
     examples = [(shot.question, render_solution(shot, fmt)) for shot in shots]

@@ -275,7 +275,14 @@ class SweepService:
     def solve(self, request: SolveRequest) -> dict[str, Any]:
         from actors.protocol import RequestFailed
         from sweep.scheduler import EngineTimeout
-        from sweep.serve.solve import NoChoice, QuestionTooLong, SolveFailed, check_question_fits, choose, solve
+        from sweep.serve.solve import (
+            NoChoice,
+            QuestionTooLong,
+            SolveFailed,
+            check_question_fits,
+            choose,
+            solve,
+        )
 
         self._current_views()
         with self._lock:
@@ -491,16 +498,16 @@ class SweepService:
     def _engines_for(self, choice: Any) -> tuple[Any, Any, int]:
         """The policy engine of the chosen model, and its strategy's scorer (reward model engine)."""
         from actors.pool import resolve_engine_spec
-        from sweep.inference.scorers.registry import POLICY_SCORERS, build_scorer
+        from sweep.inference.scorers.registry import build_scorer
 
         has_gpus = _cluster_has_gpus()
         policy = self._engine(self._policy_spec(choice))
         entry = next(s for s in self._config.strategies if s.label == choice.strategy)
-        name = getattr(entry, "reward_model", None)
+        name = entry.reward_model
         if name is None:
             return policy, None, choice.model_params
         prm = next(r for r in self._config.reward_models if r.name == name)
-        if prm.kind in POLICY_SCORERS:
+        if prm.reads_policy:
             reward, params = policy, choice.model_params
         else:
             spec = resolve_engine_spec(prm, cluster_has_gpus=has_gpus, seed=self._config.seed)

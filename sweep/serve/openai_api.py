@@ -32,6 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sweep.config import SweepConfig
 from sweep.inference.scorers import AGGREGATIONS
+from sweep.inference.strategies import STRATEGIES
+from sweep.inference.strategies.sampling import SamplingSettings
 from sweep.serve.solve import (
     ORACLE_METHODS,
     Choice,
@@ -43,8 +45,6 @@ from sweep.serve.solve import (
     generation_cap,
     solve,
 )
-from sweep.inference.strategies import STRATEGIES
-from sweep.inference.strategies.sampling import SamplingSettings
 
 MAX_QUESTION_CHARS = 100_000  # as /solve: beyond any context; tokens are checked after
 DEFAULT_SCORE = "last"  # the step-score aggregation of weighted and best_of_n when none is named
@@ -341,9 +341,9 @@ def _strategy_entry(request: ChatCompletionRequest, config: SweepConfig) -> Any:
                 f"unknown reward model {request.reward_model!r}; the sweep's: {', '.join(names) or 'none'}",
                 param="reward_model",
             )
-        matching = [s for s in entries if getattr(s, "reward_model", None) == request.reward_model]
+        matching = [s for s in entries if s.reward_model == request.reward_model]
         if not matching:
-            used = sorted({str(getattr(s, "reward_model", None)) for s in entries})
+            used = sorted({str(s.reward_model) for s in entries})
             raise OpenAIError(
                 f"the sweep ran {wanted} with reward model {', '.join(used)}, not {request.reward_model}",
                 param="reward_model",
@@ -376,7 +376,7 @@ def _method(request: ChatCompletionRequest, entry: Any) -> str:
         known = ", ".join(METHODS) + " (with score: " + ", ".join(AGGREGATIONS) + ")"
         oracle = " (an oracle: it reads the reference answer)" if wanted in ORACLE_METHODS else ""
         raise OpenAIError(f"unknown method {wanted!r}{oracle}; methods: {known}", param="method")
-    if getattr(entry, "reward_model", None) is None:
+    if entry.reward_model is None:
         raise OpenAIError(
             f"{method} reads a reward model's scores, and the sweep ran {entry.label} without one", param="method"
         )
@@ -420,8 +420,8 @@ def check_sampling(request: ChatCompletionRequest, *, settings: Any, config: Swe
     """400 when the request asks for a temperature, top_p or token cap other than the chosen
     strategy's: the answer would not be the configuration the sweep measured."""
     for param in ("temperature", "top_p"):
-        asked, used = getattr(request, param), getattr(settings, param, None)
-        if asked is not None and used is not None and not math.isclose(asked, used):
+        asked, used = getattr(request, param), getattr(settings, param)
+        if asked is not None and not math.isclose(asked, used):
             raise OpenAIError(
                 f"{choice.strategy} runs at {param} {used:g} (the sweep's setting); omit {param} or pass {used:g}",
                 param=param,

@@ -18,12 +18,12 @@ import pandas as pd
 
 from actors.protocol import Engine
 from analysis.adaptive import rule_of_method
-from sweep.inference.grading.answers import extract_answer
 from sweep.config import SweepConfig
-from sweep.inference.flops import Flops, forward_flops, problem_flops, row_flops
-from sweep.inference.grading.graders import GRADERS
-from sweep.data.problems import Problem, dataset_grader
+from sweep.data.problems import Problem
 from sweep.data.prompting import prompt_problems
+from sweep.inference.flops import Flops, forward_flops, problem_flops, row_flops
+from sweep.inference.grading.answers import extract_answer
+from sweep.inference.grading.graders import GRADERS
 from sweep.inference.scorers import AGGREGATIONS, Scorer, aggregate
 from sweep.inference.strategies import STRATEGIES, RawSample, TreeSearchSettings
 
@@ -111,7 +111,7 @@ def check_question_fits(
     would refuse, or cut short before its answer, is refused here before any engine is touched.
     """
     dataset = next(d for d in config.datasets if d.name == choice.dataset)
-    grader = dataset_grader(dataset)
+    grader = dataset.grader
     problem = Problem(
         dataset=dataset.name, problem_id="solve-check", question=question, answer="", grader=grader
     )
@@ -161,7 +161,7 @@ def solve(
 ) -> Solution:
     """Run the chosen configuration on ``question`` and aggregate its samples by the chosen method."""
     dataset = next(d for d in config.datasets if d.name == choice.dataset)
-    grader = dataset_grader(dataset)
+    grader = dataset.grader
     problem_id = "solve-" + hashlib.sha256(question.encode()).hexdigest()[:12]
     problem = Problem(dataset=dataset.name, problem_id=problem_id, question=question, answer="", grader=grader)
     (prompted,) = prompt_problems([problem], dataset)

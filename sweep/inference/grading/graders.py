@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from sweep.data.problems import Problem
 from sweep.inference.grading.answers import extract_answer, read_number
 from sweep.inference.grading.math_grader import shared_math_grader
-from sweep.data.problems import Problem
 
 __all__ = ["GRADERS", "Grade", "Grader", "extract_answer", "grade_completions", "grade_math", "grade_numeric"]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from sweep.inference.scorers import StepScores
-from sweep.inference.search.steps import StepMode, split_steps
+from sweep.inference.scorers.base import StepScorer
 
 GOOD_CLASS = 1  # Qwen2.5-Math-PRM: class 1 of the head is "this step is correct"
 
@@ -27,24 +27,17 @@ class PoolingEngine(Protocol):
     def step_rewards(self, texts: list[str], *, step_tag: str) -> list[tuple[int, list[list[float]]]]: ...
 
 
-@dataclass(frozen=True)
-class PoolingScorer:
+@dataclass(frozen=True, kw_only=True)
+class PoolingScorer(StepScorer):
     prefix_cached: ClassVar[bool] = False  # token pooling re-reads every token
 
     engine: PoolingEngine
     tag: str = "<extra_0>"  # the step tag; one special token of the reward model's tokenizer
-    step_mode: StepMode = "delimiter"
-    delimiter: str = "\n\n"
-    # Accepted so every reward_models entry passes the same settings; unused here (the head's
-    # class 1 is "good").
-    good: str = ""
-    bad: str = ""
+    # good and bad are unused: the head's class 1 is "good".
 
     def score(self, items: Sequence[tuple[str, str]]) -> list[StepScores]:
         """Per-step scores of each (prompt, completion), one reward-model request per solution."""
-        split = [
-            split_steps(completion, mode=self.step_mode, delimiter=self.delimiter) for _, completion in items
-        ]
+        split = [self.split(completion) for _, completion in items]
         read = self._read([(prompt, steps) for (prompt, _), steps in zip(items, split, strict=True)])
         return [
             StepScores(steps=steps, scores=scores, reward_tokens=tokens)

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sweep.inference.scorers import Scorer
+from sweep.inference.scorers.base import StepScorer
 from sweep.inference.scorers.pooling import PoolingScorer
 from sweep.inference.scorers.self_logprob import SelfLogprobScorer
 from sweep.inference.scorers.step_token import StepTokenScorer
 
-SCORERS: dict[str, Callable[..., Scorer]] = {
+SCORERS: dict[str, type[StepScorer]] = {
     "step_token": StepTokenScorer,
     "self_logprob": SelfLogprobScorer,
     "pooling": PoolingScorer,
 }
-# Kinds that read the policy's own engine: their entry names no model of its own.
-POLICY_SCORERS = frozenset({"self_logprob"})
+
+
+def reads_policy(kind: str) -> bool:
+    """Whether a kind scores with the policy's own engine (declared on the kind, ``StepScorer``):
+    its entry names no model, and no engine is started for it."""
+    return SCORERS[kind].reads_policy
 
 
 def build_scorer(settings: dict[str, Any], *, engine: Any) -> Scorer:

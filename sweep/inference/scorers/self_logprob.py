@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from sweep.inference.scorers import StepScores
-from sweep.inference.search.steps import StepMode, split_steps
+from sweep.inference.scorers.base import StepScorer
 
 
 class LogprobEngine(Protocol):
@@ -23,23 +23,17 @@ class LogprobEngine(Protocol):
     ) -> list[tuple[int, list[tuple[int, float]]]]: ...
 
 
-@dataclass(frozen=True)
-class SelfLogprobScorer:
-    prefix_cached: ClassVar[bool] = True
+@dataclass(frozen=True, kw_only=True)
+class SelfLogprobScorer(StepScorer):
+    reads_policy: ClassVar[bool] = True  # the policy's own engine reads its solutions
 
     engine: LogprobEngine
-    step_mode: StepMode = "delimiter"
-    delimiter: str = "\n\n"
-    # Accepted so every reward_models entry passes the same settings; unused here.
-    tag: str = ""
-    good: str = ""
-    bad: str = ""
 
     def score(self, items: Sequence[tuple[str, str]]) -> list[StepScores]:
         read = self.engine.completion_logprobs(list(items)) if items else []
         results = []
         for (_, completion), (_, logprobs) in zip(items, read, strict=True):
-            steps = split_steps(completion, mode=self.step_mode, delimiter=self.delimiter)
+            steps = self.split(completion)
             spans = step_spans(completion, steps)
             results.append(
                 StepScores(

@@ -14,28 +14,21 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
 
 from sweep.inference.scorers import RewardEngine, StepScores
-from sweep.inference.search.steps import StepMode, split_steps
+from sweep.inference.scorers.base import StepScorer
 
 
-@dataclass(frozen=True)
-class StepTokenScorer:
-    prefix_cached: ClassVar[bool] = True
-
+@dataclass(frozen=True, kw_only=True)
+class StepTokenScorer(StepScorer):
     engine: RewardEngine
     tag: str = " ки"
     good: str = "+"
     bad: str = "-"
-    step_mode: StepMode = "delimiter"
-    delimiter: str = "\n\n"
 
     def score(self, items: Sequence[tuple[str, str]]) -> list[StepScores]:
         """Per-step scores of each (prompt, completion)."""
-        split = [
-            split_steps(completion, mode=self.step_mode, delimiter=self.delimiter) for _, completion in items
-        ]
+        split = [self.split(completion) for _, completion in items]
         prefixes = [
             prompt + self.delimiter.join(steps[: j + 1]) + self.tag
             for (prompt, _), steps in zip(items, split, strict=True)

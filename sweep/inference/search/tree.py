@@ -13,15 +13,11 @@ What it leaves out: choosing which nodes to expand (the strategies do that).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from actors.protocol import Completion, Engine, GenerationRequest, RequestFailed
-from sweep.inference.scorers import score_apart
+from sweep.data.prompting import PromptedProblem
+from sweep.inference.scorers import Scorer, score_apart
 from sweep.inference.search.uct import SearchNode
-
-if TYPE_CHECKING:
-    from sweep.data.prompting import PromptedProblem
-    from sweep.inference.scorers import Scorer
 
 
 @dataclass(frozen=True)

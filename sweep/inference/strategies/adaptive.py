@@ -18,21 +18,22 @@ is ``context_flops``, as for a tree search's continuations (``sweep/inference/fl
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import ConfigDict, Field, PositiveInt, model_validator
 
-from actors.protocol import GenerationRequest
-from sweep.inference.scorers import aggregate
+from actors.protocol import Engine, GenerationRequest
+from sweep.data.prompting import PromptedProblem
+from sweep.inference.scorers import Scorer, aggregate
 from sweep.inference.stopping import RULES, StoppingRule, fired
-from sweep.inference.strategies.base import RawSample, SampleCost, StrategyOutput, StrategySettings
-
-if TYPE_CHECKING:
-    from actors.protocol import Engine
-    from sweep.config import GenerationConfig
-    from sweep.data.prompting import PromptedProblem
-    from sweep.inference.scorers import Scorer
+from sweep.inference.strategies.base import (
+    GenerationConfig,
+    RawSample,
+    SampleCost,
+    StrategyOutput,
+    StrategySettings,
+)
 
 
 class AdaptiveSettings(StrategySettings):
@@ -52,12 +53,6 @@ class AdaptiveSettings(StrategySettings):
         default=0.95,
         gt=0,
         description="esc: agreeing answers in a row; beta: P(p1 > p2); weighted: score share.",
-    )
-    temperature: float = Field(default=1.0, gt=0, description="Sampling temperature (> 0).")
-    top_p: float = Field(default=1.0, gt=0, le=1)
-    reward_model: str | None = Field(
-        default=None,
-        description="A `reward_models:` entry scoring every sample (the weighted rule reads it).",
     )
 
     @model_validator(mode="after")

@@ -3,16 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
-if TYPE_CHECKING:
-    from actors.protocol import Engine, GenerationResult
-    from sweep.config import GenerationConfig
-    from sweep.data.prompting import PromptedProblem
-    from sweep.inference.scorers import Scorer
-    from sweep.inference.search.tree import Tree
+from actors.protocol import Engine, GenerationResult
+from sweep.data.prompting import PromptedProblem
+from sweep.inference.scorers import Scorer
+from sweep.inference.search.tree import Tree
+
+MAX_TOKENS = 1_048_576  # tokens of one completion, step or search path
+
+
+class GenerationConfig(BaseModel):
+    """The grid's ``generation:`` section: what every strategy's requests share."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    max_tokens: int = Field(
+        default=512,
+        gt=0,
+        le=MAX_TOKENS,
+        description="Completion token cap of flat strategies' samples; below every model's context.",
+    )
+    stop: list[str] = Field(default_factory=list, description="Extra stop strings.")
 
 
 class StrategySettings(BaseModel):
@@ -23,17 +44,41 @@ class StrategySettings(BaseModel):
     # Fields that only change how stored samples are evaluated, not what is generated.
     evaluation_fields: ClassVar[frozenset[str]] = frozenset({"label"})
 
+    # Shared fields a strategy keeps at its own defaults instead of taking them from the grid
+    # (greedy: temperature 0, no reward model). They are refused in its entry and left out of its
+    # dumps, so its shard ids are what they were before the fields were shared.
+    fixed: ClassVar[frozenset[str]] = frozenset()
+
     name: str = Field(description="Registered strategy name.")
     label: str = Field(
         default="", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Results label; defaults to name."
     )
+    # Declared here once, for every strategy, so that no reader probes for them.
+    reward_model: str | None = Field(
+        default=None, description="A `reward_models:` entry that scores every sample step by step."
+    )
+    temperature: float = Field(default=1.0, gt=0, description="Sampling temperature (> 0).")
+    top_p: float = Field(default=1.0, gt=0, le=1)
 
     @model_validator(mode="before")
     @classmethod
     def _default_label(cls, data: Any) -> Any:
-        if isinstance(data, dict) and not data.get("label"):
+        if not isinstance(data, dict):
+            return data
+        refused = sorted(cls.fixed & data.keys())
+        if refused:
+            kept = ", ".join(f"{k}={cls.model_fields[k].default!r}" for k in refused)
+            raise ValueError(f"{data.get('name')} takes no {', '.join(refused)} (it runs with {kept})")
+        if not data.get("label"):
             data = {**data, "label": data.get("name", "")}
         return data
+
+    @model_serializer(mode="wrap")
+    def _without_fixed(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped = handler(self)
+        for key in self.fixed:
+            dumped.pop(key, None)
+        return dumped
 
     @property
     def n_values(self) -> list[int]:

@@ -9,20 +9,17 @@ paths too), so it returns at least N / M finished leaves, and at most N.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
+from actors.protocol import Engine
+from sweep.data.prompting import PromptedProblem
+from sweep.inference.scorers import Scorer
 from sweep.inference.search.tree import Tree, grow
-from sweep.inference.strategies.base import StrategyOutput
+from sweep.inference.search.uct import SearchNode
+from sweep.inference.strategies.base import GenerationConfig, StrategyOutput
 from sweep.inference.strategies.tree_search import TreeSearchSettings, leaf_samples
-
-if TYPE_CHECKING:
-    from actors.protocol import Engine
-    from sweep.config import GenerationConfig
-    from sweep.data.prompting import PromptedProblem
-    from sweep.inference.scorers import Scorer
-    from sweep.inference.search.uct import SearchNode
 
 
 class BeamSettings(TreeSearchSettings):

@@ -10,21 +10,17 @@ with none contributes its open leaves instead, so every problem has rows.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
+from actors.protocol import Engine
+from sweep.data.prompting import PromptedProblem
+from sweep.inference.scorers import Scorer
 from sweep.inference.search.tree import Tree, grow
-from sweep.inference.search.uct import select_leaf
-from sweep.inference.strategies.base import StrategyOutput, StrategySettings
+from sweep.inference.search.uct import SearchNode, select_leaf
+from sweep.inference.strategies.base import GenerationConfig, StrategyOutput, StrategySettings
 from sweep.inference.strategies.tree_search import TreeSearchSettings, leaf_samples
-
-if TYPE_CHECKING:
-    from actors.protocol import Engine
-    from sweep.config import GenerationConfig
-    from sweep.data.prompting import PromptedProblem
-    from sweep.inference.scorers import Scorer
-    from sweep.inference.search.uct import SearchNode
 
 
 class MCTSSettings(TreeSearchSettings):

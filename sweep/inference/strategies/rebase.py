@@ -11,21 +11,18 @@ depth together: one generation batch and one scoring batch per depth for the who
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field
 
+from actors.protocol import Engine
+from sweep.data.prompting import PromptedProblem
+from sweep.inference.scorers import Scorer
 from sweep.inference.search.allocation import allocate_children
 from sweep.inference.search.tree import Tree, grow
-from sweep.inference.strategies.base import StrategyOutput
+from sweep.inference.search.uct import SearchNode
+from sweep.inference.strategies.base import GenerationConfig, StrategyOutput
 from sweep.inference.strategies.tree_search import TreeSearchSettings, leaf_samples
-
-if TYPE_CHECKING:
-    from actors.protocol import Engine
-    from sweep.config import GenerationConfig
-    from sweep.data.prompting import PromptedProblem
-    from sweep.inference.scorers import Scorer
-    from sweep.inference.search.uct import SearchNode
 
 
 class RebaseSettings(TreeSearchSettings):

@@ -7,41 +7,27 @@ never regenerates.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator
 
-from actors.protocol import GenerationRequest
-from sweep.inference.strategies.base import RawSample, StrategyOutput, StrategySettings
-
-if TYPE_CHECKING:
-    from actors.protocol import Engine
-    from sweep.config import GenerationConfig
-    from sweep.data.prompting import PromptedProblem
-    from sweep.inference.scorers import Scorer
+from actors.protocol import Engine, GenerationRequest
+from sweep.data.prompting import PromptedProblem
+from sweep.inference.scorers import Scorer
+from sweep.inference.strategies.base import GenerationConfig, RawSample, StrategyOutput, StrategySettings
 
 
 class GreedySettings(StrategySettings):
+    fixed: ClassVar[frozenset[str]] = frozenset({"reward_model", "temperature", "top_p"})
+
     name: Literal["greedy"]
-
-    @property
-    def temperature(self) -> float:
-        return 0.0
-
-    @property
-    def top_p(self) -> float:
-        return 1.0
+    temperature: float = Field(default=0.0, ge=0, le=0, description="Greedy decoding: always 0.")
 
 
 class SamplingSettings(StrategySettings):
     name: Literal["sampling"]
     evaluation_fields: ClassVar[frozenset[str]] = frozenset({"label", "n"})
     n: list[PositiveInt] = Field(min_length=1, description="Sample counts evaluated; n_max are drawn once.")
-    temperature: float = Field(default=1.0, gt=0, description="Sampling temperature (> 0).")
-    top_p: float = Field(default=1.0, gt=0, le=1)
-    reward_model: str | None = Field(
-        default=None, description="A `reward_models:` entry that scores every sample step by step."
-    )
 
     @field_validator("n")
     @classmethod

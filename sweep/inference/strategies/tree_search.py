@@ -8,16 +8,13 @@ at n = budget, and their scores are the PRM scores the search computed along eac
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, PositiveInt, field_validator
 
 from sweep.inference.search.tree import ExpansionParams, Tree
-from sweep.inference.strategies.base import RawSample, SampleCost, StrategySettings
-
-if TYPE_CHECKING:
-    from sweep.config import GenerationConfig
-    from sweep.inference.search.uct import SearchNode
+from sweep.inference.search.uct import SearchNode
+from sweep.inference.strategies.base import GenerationConfig, RawSample, SampleCost, StrategySettings
 
 
 class TreeSearchSettings(StrategySettings):
@@ -25,8 +22,6 @@ class TreeSearchSettings(StrategySettings):
 
     budgets: list[PositiveInt] = Field(min_length=1, description="Search budgets; one search per budget.")
     reward_model: str = Field(description="The `reward_models:` entry that scores every new step.")
-    temperature: float = Field(default=1.0, gt=0, description="Sampling temperature of each step.")
-    top_p: float = Field(default=1.0, gt=0, le=1)
     step_max_tokens: PositiveInt = Field(default=256, description="Token cap of one step.")
     max_tokens: PositiveInt = Field(default=1024, description="Token cap of a whole path, root to leaf.")
     max_depth: PositiveInt = Field(default=32, description="Steps per path at most.")
