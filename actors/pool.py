@@ -14,6 +14,7 @@ autoscaler can add nodes).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -27,7 +28,6 @@ import ray
 
 from actors.models import count_parameters, resolve_model_path
 from actors.settings import ModelConfig
-from sweep.grid import digest
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,8 @@ class EngineSpec:
     @property
     def actor_prefix(self) -> str:
         # Named after what runs, not the label: a PRM entry with a policy's spec shares its actor.
-        return f"engine-{Path(self.path).name}-{digest(self.identity, 10)}"
+        identity = json.dumps(self.identity, sort_keys=True, separators=(",", ":"), default=str)
+        return f"engine-{Path(self.path).name}-{hashlib.sha256(identity.encode()).hexdigest()[:10]}"
 
 
 def resolve_engine_spec(model: ModelConfig, *, cluster_has_gpus: bool, seed: int) -> EngineSpec:
