@@ -47,11 +47,11 @@ def main() -> None:
 
     from actors.pool import resolve_engine_spec, start_engines
     from actors.protocol import GenerationRequest
+    from actors.remote import RemoteEngine
     from sweep.config import load_config
     from sweep.data.problems import Problem
     from sweep.data.prompting import prompt_problems
     from sweep.launch import run_sweep
-    from sweep.scheduler import RemoteEngine
     from sweep.serve.app import build_app
 
     output = Path(args.output).resolve()

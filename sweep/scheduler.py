@@ -26,14 +26,8 @@ import ray
 from tqdm import tqdm
 
 from actors.pool import EnginePool, ReplicaWatch
-from actors.protocol import (
-    DEFAULT_REQUEST_TIMEOUT_S,
-    STUCK_AFTER_S,
-    DeadlineExceeded,
-    GenerationRequest,
-    GenerationResult,
-    RequestFailed,
-)
+from actors.protocol import DEFAULT_REQUEST_TIMEOUT_S, DeadlineExceeded, RequestFailed
+from actors.remote import RemoteEngine
 from sweep.grid import Shard
 from sweep.runner import RunContext, ShardReport, run_shard
 
@@ -41,49 +35,6 @@ log = logging.getLogger(__name__)
 
 POLL_S = 1.0  # how often the driver looks at replicas without a node, or restarting
 _NOT_READY = object()
-
-
-class EngineTimeout(TimeoutError):
-    """An engine actor gave no answer by its call's deadline (plus a grace): it is stuck or gone."""
-
-
-class RemoteEngine:
-    """The ``Engine`` and ``RewardEngine`` protocols over an engine actor handle (used inside shard tasks).
-
-    Each call carries its deadline, ``timeout_s``, to the engine, which answers by then (what is
-    still running comes back failed). The wait here ends a little later, ``2 * STUCK_AFTER_S``
-    past the deadline: an actor that never answers raises ``EngineTimeout`` instead of hanging.
-    """
-
-    def __init__(self, handle: Any, *, timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S) -> None:
-        self._handle = handle
-        self._timeout_s = timeout_s
-
-    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        return self._call(self._handle.generate, requests)
-
-    def next_token_logprobs(
-        self, prefixes: list[str], candidates: list[str]
-    ) -> list[tuple[int, dict[str, float]]]:
-        return self._call(self._handle.next_token_logprobs, prefixes, candidates)
-
-    def completion_logprobs(self, items: list[tuple[str, str]]) -> list[tuple[int, list[tuple[int, float]]]]:
-        return self._call(self._handle.completion_logprobs, items)
-
-    def step_rewards(self, texts: list[str], *, step_tag: str) -> list[tuple[int, list[list[float]]]]:
-        return self._call(self._handle.step_rewards, texts, step_tag)
-
-    def _call(self, method: Any, *args: Any) -> Any:
-        ref = method.remote(*args, timeout_s=self._timeout_s)
-        wait_s = self._timeout_s + 2 * STUCK_AFTER_S
-        try:
-            return ray.get(ref, timeout=wait_s)
-        except ray.exceptions.GetTimeoutError:
-            ray.cancel(ref)
-            raise EngineTimeout(
-                f"engine actor {self._handle._actor_id.hex()} gave no answer in {wait_s:g} s "
-                f"(request deadline {self._timeout_s:g} s)"
-            ) from None
 
 
 @ray.remote(num_cpus=0, max_retries=0)

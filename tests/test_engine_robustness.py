@@ -105,7 +105,7 @@ def test_over_long_problem_in_a_shard_of_one_is_an_error_row(mp_pool: Any, tmp_p
 
 def test_refused_requests_fail_alone_and_the_engine_serves_on(mp_pool: Any) -> None:
     from actors.protocol import RequestFailed
-    from sweep.scheduler import RemoteEngine
+    from actors.remote import RemoteEngine
 
     engine = RemoteEngine(mp_pool.handles[0], timeout_s=120)
     for _ in range(2):  # refused twice in a row: the loop must come back to waiting each time
@@ -134,7 +134,7 @@ def test_refused_requests_fail_alone_and_the_engine_serves_on(mp_pool: Any) -> N
 
 def test_a_request_past_its_deadline_is_aborted_and_reported(mp_pool: Any) -> None:
     from actors.protocol import DeadlineExceeded
-    from sweep.scheduler import RemoteEngine
+    from actors.remote import RemoteEngine
 
     hurried = RemoteEngine(mp_pool.handles[0], timeout_s=0.3)
     long_answer = {"max_tokens": 400, "ignore_eos": True}  # seconds of decoding on 2 cores
@@ -155,7 +155,7 @@ def test_caller_gives_up_on_an_actor_that_never_answers(ray_address: str, monkey
     import ray
 
     import sweep.scheduler
-    from sweep.scheduler import EngineTimeout, RemoteEngine
+    from actors.remote import EngineTimeout, RemoteEngine
 
     @ray.remote(num_cpus=0)
     class Silent:

@@ -61,7 +61,7 @@ def test_aggregates() -> None:
 
 def test_step_token_scores_on_the_real_engine(engine_pool: Any) -> None:
     """The small CPU model as its own PRM: one probability per step, deterministic."""
-    from sweep.scheduler import RemoteEngine
+    from actors.remote import RemoteEngine
 
     scorer = StepTokenScorer(engine=RemoteEngine(engine_pool.handles[0]), tag="\nIs this step correct?", good=" Yes", bad=" No")
     items = [
@@ -112,8 +112,8 @@ def test_self_logprob_scores_each_step_by_its_own_tokens() -> None:
 
 def test_self_logprob_on_the_real_engine(engine_pool: Any) -> None:
     """The policy scores itself: per-step exp(mean logprob) in (0, 1], consistent both ways."""
+    from actors.remote import RemoteEngine
     from sweep.inference.scorers.self_logprob import SelfLogprobScorer
-    from sweep.scheduler import RemoteEngine
 
     scorer = SelfLogprobScorer(engine=RemoteEngine(engine_pool.handles[0]), delimiter="\n")
     prompt = "Tom has 3 apples and buys 2 more. How many apples?\n"

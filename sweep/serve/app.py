@@ -274,7 +274,7 @@ class SweepService:
     @api.post("/solve")
     def solve(self, request: SolveRequest) -> dict[str, Any]:
         from actors.protocol import RequestFailed
-        from sweep.scheduler import EngineTimeout
+        from actors.remote import EngineTimeout
         from sweep.serve.solve import (
             NoChoice,
             QuestionTooLong,
@@ -516,7 +516,7 @@ class SweepService:
 
     def _engine(self, spec: Any) -> Any:
         from actors.pool import start_engines
-        from sweep.scheduler import RemoteEngine
+        from actors.remote import RemoteEngine
 
         with self._lock:
             if spec.actor_prefix not in self._engines:

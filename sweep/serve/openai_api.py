@@ -233,7 +233,7 @@ def answer_chat(
     the reward model's parameter count, as ``/solve`` gets them.
     """
     from actors.protocol import RequestFailed
-    from sweep.scheduler import EngineTimeout
+    from actors.remote import EngineTimeout
 
     request = parse_request(body)
     choice = resolve_choice(request, config=config, accuracy=accuracy, model_params=model_params)
