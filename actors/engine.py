@@ -1,23 +1,20 @@
-"""The policy engine: one vLLM engine driven by a continuous-batching step loop. No Ray here.
+"""The policy engine: one vLLM engine, the requests it serves and how their outputs are read. No Ray here.
 
-Requests from every concurrent ``generate`` call join the same running batch (vLLM's
-``LLMEngine.add_request`` between ``step()`` calls, in one background thread), so several
-shards in flight batch together and the engine never waits for a caller that is grading
-or writing files. Measured on 2 CPU cores this loop kept 0.9x+ of a bare ``LLM.generate``,
-where ``AsyncLLM`` in the same actor kept 0.88x (its asyncio front end competes for the
-cores; see BENCHMARKS.md).
+Every call renders its prompts, builds vLLM's sampling (or pooling) parameters, hands the
+requests to the engine's step loop (``actors.step_loop``: continuous batching in one
+background thread, shared by every concurrent call) and reads the outputs back. Measured on
+2 CPU cores this kept 0.9x+ of a bare ``LLM.generate``, where ``AsyncLLM`` in the same actor
+kept 0.88x (its asyncio front end competes for the cores; see BENCHMARKS.md).
 
 Failures, from the smallest up:
 - a request vLLM refuses (a prompt longer than the context, bad parameters) or that is still
   running at its deadline (aborted in vLLM) fails alone, at once: ``generate`` returns its
   result with ``error`` set; the scoring reads raise ``RequestFailed`` for their batch;
-- a step loop that has not resolved a request ``STUCK_AFTER_S`` past its deadline is stuck,
-  and a step that raises means the engine is gone: both raise ``EngineFailure``, so the actor
-  wrapper can die and be restarted.
+- a stuck step loop or a step that raises means the engine is gone: ``EngineFailure``
+  (``actors.step_loop``), so the actor wrapper can die and be restarted.
 
-The loop steps only while a request is running. With nothing running, ``step()`` of a
-multiprocess engine (vLLM's default) waits on its engine core's output queue, which stays
-empty: every later request would wait behind it forever.
+Left out: the step loop itself (admission, deadlines, stepping only while a request runs) in
+``actors.step_loop``; Ray (``actors.remote``).
 """
 
 from __future__ import annotations
@@ -25,64 +22,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import queue
-import threading
 import time
-import uuid
-from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass
 from typing import Any
 
 from actors.protocol import (
     DEFAULT_REQUEST_TIMEOUT_S,
-    STUCK_AFTER_S,
     Completion,
     DeadlineExceeded,
     GenerationRequest,
     GenerationResult,
     RequestFailed,
 )
+from actors.step_loop import EngineFailure, StepLoop
 
 log = logging.getLogger(__name__)
-
-
-class EngineFailure(RuntimeError):
-    """The engine itself is dead; nothing more can be served by this process."""
-
-
-_STOP = object()
-
-
-class BusyClock:
-    """Seconds the engine spent stepping, over the span from its first step to its last."""
-
-    def __init__(self) -> None:
-        self.busy = 0.0
-        self.first: float | None = None
-        self.last: float | None = None
-        self.steps = 0
-
-    def add(self, began: float, ended: float) -> None:
-        self.first = began if self.first is None else self.first
-        self.last = ended
-        self.busy += ended - began
-        self.steps += 1
-
-    def snapshot(self) -> dict[str, float]:
-        span = (self.last - self.first) if self.first is not None and self.last is not None else 0.0
-        return {"busy_s": self.busy, "span_s": span, "steps": float(self.steps), "first": self.first or 0.0}
-
-
-@dataclass(frozen=True)
-class _Request:
-    """One request on its way into vLLM, or running there."""
-
-    request_id: str
-    prompt: str | dict[str, Any]
-    params: Any  # SamplingParams | PoolingParams
-    future: Future[Any]
-    deadline: float  # time.monotonic()
-    timeout_s: float
 
 
 class VLLMEngine:
@@ -111,13 +64,7 @@ class VLLMEngine:
         self._engine = self._llm.llm_engine
         self._tokenizer = self._llm.get_tokenizer()
         self._has_template = bool(getattr(self._tokenizer, "chat_template", None))
-        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._running: dict[str, _Request] = {}  # admitted to vLLM, not finished; loop thread only
-        self._failure: EngineFailure | None = None
-        self._failing = threading.Lock()  # a request is queued before the failure, or refused after it
-        self._busy = BusyClock()
-        self._thread = threading.Thread(target=self._run_loop, name="vllm-step-loop", daemon=True)
-        self._thread.start()
+        self._loop = StepLoop(self._engine)
 
     def render(self, request: GenerationRequest) -> str:
         """The prompt text the model sees: chat template if it has one, else plain turns."""
@@ -155,7 +102,7 @@ class VLLMEngine:
                 logprobs=0,  # the sampled token's logprob only: gives cumulative_logprob
                 output_kind=RequestOutputKind.FINAL_ONLY,
             )
-            final = await self._result(self._submit(prompt, params, deadline, timeout_s), deadline)
+            final = await self._loop.result(self._loop.submit(prompt, params, deadline, timeout_s), deadline)
             if any(c.finish_reason == "error" for c in final.outputs):
                 raise RequestFailed("the engine ended the request with an error")
         except EngineFailure:
@@ -276,7 +223,7 @@ class VLLMEngine:
 
     def busy(self) -> dict[str, float]:
         """Time spent inside engine steps, and the span from the first step to the last."""
-        return self._busy.snapshot()
+        return self._loop.busy()
 
     def _timeout(self, timeout_s: float | None) -> float:
         timeout_s = self._timeout_s if timeout_s is None else timeout_s
@@ -289,8 +236,10 @@ class VLLMEngine:
         read that fails fails the batch, once every read has ended (none is left running)."""
         timeout_s = self._timeout(timeout_s)
         deadline = time.monotonic() + timeout_s
-        futures = [self._submit(p, params, deadline, timeout_s) for p in prompts]
-        outcomes = await asyncio.gather(*(self._result(f, deadline) for f in futures), return_exceptions=True)
+        futures = [self._loop.submit(p, params, deadline, timeout_s) for p in prompts]
+        outcomes = await asyncio.gather(
+            *(self._loop.result(f, deadline) for f in futures), return_exceptions=True
+        )
         failed = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, BaseException)]
         for _, outcome in failed:
             if isinstance(outcome, EngineFailure | asyncio.CancelledError):
@@ -303,114 +252,8 @@ class VLLMEngine:
             )
         return outcomes
 
-    def _submit(
-        self, prompt: str | dict[str, Any], params: Any, deadline: float, timeout_s: float
-    ) -> Future[Any]:
-        future: Future[Any] = Future()
-        with self._failing:
-            if self._failure is not None:
-                raise self._failure
-            self._inbox.put(_Request(uuid.uuid4().hex, prompt, params, future, deadline, timeout_s))
-        return future
-
-    async def _result(self, future: Future[Any], deadline: float) -> Any:
-        """A request's output. The loop resolves every request by its deadline; one still open
-        ``STUCK_AFTER_S`` later means the loop is stuck inside vLLM: the engine has failed."""
-        wait = max(deadline - time.monotonic(), 0.0) + STUCK_AFTER_S
-        try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), timeout=wait)
-        except TimeoutError:
-            failure = EngineFailure(
-                f"the step loop resolved no request for {STUCK_AFTER_S:g} s past its deadline"
-            )
-            with self._failing:
-                self._failure = self._failure or failure
-            raise self._failure from None
-
-    def _run_loop(self) -> None:
-        try:
-            self._serve()
-        except Exception as exc:  # the engine is gone (or this loop has a bug): fail all, now and later
-            self._fail_all(exc)
-
-    def _serve(self) -> None:
-        """Admit new requests between steps, abort those past their deadline or whose caller
-        has gone, resolve each request when it finishes. Step only while one is running."""
-        while True:
-            if not self._running and not self._admit(self._inbox.get()):  # idle: block until work arrives
-                return
-            while True:
-                try:
-                    item = self._inbox.get_nowait()
-                except queue.Empty:
-                    break
-                if not self._admit(item):
-                    return
-            self._abort_ended(time.monotonic())
-            if not self._running:
-                continue  # everything admitted was refused or has ended: wait for work, never step idle
-            began = time.perf_counter()
-            outputs = self._engine.step()
-            self._busy.add(began, time.perf_counter())
-            for output in outputs:
-                if output.finished and (request := self._running.pop(output.request_id, None)):
-                    _settle(request.future, result=output)
-
-    def _admit(self, item: Any) -> bool:
-        if item is _STOP:
-            return False
-        request: _Request = item
-        if request.future.done():  # its caller has gone already
-            return True
-        try:
-            inputs = request.prompt if isinstance(request.prompt, dict) else {"prompt": request.prompt}
-            self._engine.add_request(request.request_id, inputs, request.params)
-        except Exception as exc:  # e.g. a prompt longer than the context: this request only
-            _settle(request.future, error=RequestFailed(f"{type(exc).__name__}: {exc}"))
-            return True
-        self._running[request.request_id] = request
-        return True
-
-    def _abort_ended(self, now: float) -> None:
-        """Abort in vLLM every running request past its deadline, or whose caller cancelled it."""
-        ended = [r for r in self._running.values() if r.future.done() or now >= r.deadline]
-        if not ended:
-            return
-        self._engine.abort_request([r.request_id for r in ended])
-        for request in ended:
-            del self._running[request.request_id]
-            late = DeadlineExceeded(f"still running at its deadline ({request.timeout_s:g} s); aborted")
-            _settle(request.future, error=late)
-        log.warning("aborted %d requests past their deadline or cancelled", len(ended))
-
-    def _fail_all(self, exc: Exception) -> None:
-        log.error("engine step failed: %s", exc)
-        with self._failing:
-            self._failure = self._failure or EngineFailure(f"{type(exc).__name__}: {exc}")
-        for request in self._running.values():
-            _settle(request.future, error=self._failure)
-        self._running.clear()
-        while True:
-            try:
-                item = self._inbox.get_nowait()
-            except queue.Empty:
-                return
-            if item is not _STOP:
-                _settle(item.future, error=self._failure)
-
     def shutdown(self) -> None:
-        self._inbox.put(_STOP)
-        self._thread.join(timeout=30)
+        self._loop.stop()
         self._engine = None
         self._llm = None
 
-
-def _settle(future: Future[Any], *, result: Any = None, error: BaseException | None = None) -> None:
-    """Resolve a request's future, unless its caller has cancelled it meanwhile."""
-    try:
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-    except InvalidStateError:
-        pass

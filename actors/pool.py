@@ -1,4 +1,4 @@
-"""Driver side of the engines: resolve a model entry into an engine spec, start or find its actors.
+"""The engine pool: start (or find) one model's engine actors, place them, and stop them.
 
 Engine actors are named after a hash of their spec, inside one Ray namespace. A launcher
 that finds live actors with its spec's name reuses them (a test session, or a second sweep
@@ -6,151 +6,35 @@ on a running cluster) and leaves them running; actors it starts itself it also s
 
 Placement is checked, never waited on blindly. Replicas that the cluster's nodes can never
 hold, on a cluster without an autoscaler, are not started: the pool carries the reason
-(``EnginePool.unplaceable``). ``ReplicaWatch`` tells the scheduler which replicas can take
-shards (placed, not restarting), logs what it still waits for, and gives up on a model none of
-whose replicas found a node within ``PLACEMENT_WAIT_S`` (``AUTOSCALE_WAIT_S`` where an
-autoscaler can add nodes).
+(``EnginePool.unplaceable``). Where an autoscaler can add nodes, it is told up front what
+every engine needs (``request_capacity``).
+
+Left out: resolving a model entry into a spec (``actors.spec``), and watching which replicas
+found a node while the sweep runs (``actors.watch``, which waits at most ``PLACEMENT_WAIT_S``,
+or ``AUTOSCALE_WAIT_S`` where an autoscaler can add nodes).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import ray
 
-from actors.models import count_parameters, resolve_model_path
-from actors.settings import ModelConfig
+from actors.spec import EngineSpec
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "scaling-sweep"
 
-# Float32 because the CPU engine runs bfloat16 5x slower; eager because torch.compile costs
-# minutes of start-up and gave nothing measurable on the CPU. KV blocks of 32 tokens instead of
-# the CPU default 128: a prefix-cache hit covers all but <32 tokens of a shared context, which
-# tree search re-sends at every depth (measured: 1.3-1.8x tokens/s for REBASE, and sampling
-# no slower; BENCHMARKS.md).
-CPU_ENGINE_DEFAULTS: dict[str, Any] = {
-    "dtype": "float32",
-    "enforce_eager": True,
-    "max_model_len": 4096,
-    "block_size": 32,
-}
-GPU_ENGINE_DEFAULTS: dict[str, Any] = {}
-# vLLM's INFO lines stream through Ray to the launcher's terminal; keep warnings and errors.
-ENGINE_ENV: dict[str, str] = {"VLLM_LOGGING_LEVEL": "WARNING"}
 # How long a model may wait for a node for any of its replicas: on a fixed cluster (its
 # resources are held by other work), and where an autoscaler can add nodes (cloud GPU nodes
-# take minutes to come up). A progress line says what is awaited every PROGRESS_S.
+# take minutes to come up).
 PLACEMENT_WAIT_S = 300.0
 AUTOSCALE_WAIT_S = 3600.0
-PROGRESS_S = 30.0  # the first line comes after FIRST_PROGRESS_S: a placement usually takes less
-FIRST_PROGRESS_S = 5.0
-
-
-def cpu_engine_env() -> dict[str, str]:
-    """Environment that vLLM's CPU backend documents for throughput (measured: +12% with preload)."""
-    env = {
-        "VLLM_CPU_KVCACHE_SPACE": "3",  # GiB of KV cache: fits several engines in 24 GiB
-        "VLLM_CPU_OMP_THREADS_BIND": "auto",
-        "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",  # the default reserves a core: 0.56x on 2 cores
-    }
-    preload = [
-        p
-        for p in (
-            "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
-            os.path.join(sys.prefix, "lib", "libiomp5.so"),
-        )
-        if Path(p).is_file()
-    ]
-    if preload:
-        env["LD_PRELOAD"] = ":".join(preload)
-    return env
-
-
-@dataclass(frozen=True)
-class EngineSpec:
-    """Everything needed to start one model's engine actors."""
-
-    model: str  # label
-    path: str
-    params: int
-    device: str  # "cpu" | "gpu"
-    replicas: int
-    engine_kwargs: dict[str, Any]
-    env: dict[str, str]
-    seed: int
-    num_gpus: int = 0  # GPUs per replica (= tensor_parallel_size on GPUs)
-    identity: dict[str, Any] = field(default_factory=dict)
-    resources: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def placement_bundles(self) -> list[dict[str, float]] | None:
-        """A tensor-parallel GPU engine's placement group: one bundle per GPU (None: no group)."""
-        if self.num_gpus <= 1:
-            return None
-        first = {"CPU": 1.0, "GPU": 1.0, **self.resources}  # the actor itself, and worker 0
-        return [first] + [{"GPU": 1.0, **self.resources} for _ in range(self.num_gpus - 1)]
-
-    @property
-    def replica_bundles(self) -> list[dict[str, float]]:
-        """One replica's resource bundles: its placement group's, or its actor's own."""
-        return self.placement_bundles or [{"CPU": 1.0, "GPU": float(self.num_gpus), **self.resources}]
-
-    def replica_demand(self) -> dict[str, float]:
-        """What one replica holds, all on one node (a tensor-parallel group is STRICT_PACK)."""
-        total: dict[str, float] = {}
-        for bundle in self.replica_bundles:
-            for key, value in bundle.items():
-                total[key] = total.get(key, 0.0) + value
-        return {k: v for k, v in total.items() if v}
-
-    def demand(self) -> list[dict[str, float]]:
-        """Resource bundles all replicas need: what the autoscaler is asked for up front."""
-        one = self.replica_bundles
-        return [{k: v for k, v in b.items() if v} for _ in range(self.replicas) for b in one]
-
-    @property
-    def actor_prefix(self) -> str:
-        # Named after what runs, not the label: a PRM entry with a policy's spec shares its actor.
-        identity = json.dumps(self.identity, sort_keys=True, separators=(",", ":"), default=str)
-        return f"engine-{Path(self.path).name}-{hashlib.sha256(identity.encode()).hexdigest()[:10]}"
-
-
-def resolve_engine_spec(model: ModelConfig, *, cluster_has_gpus: bool, seed: int) -> EngineSpec:
-    """Fill in device defaults, the model folder and the parameter count."""
-    device = model.device if model.device != "auto" else ("gpu" if cluster_has_gpus else "cpu")
-    path = resolve_model_path(model.name, model.path)
-    defaults = CPU_ENGINE_DEFAULTS if device == "cpu" else GPU_ENGINE_DEFAULTS
-    engine_kwargs = {**defaults, **model.engine}
-    if device == "gpu" and model.tensor_parallel_size > 1:
-        # vLLM's docs: inside a Ray placement group, tensor-parallel workers run as Ray actors
-        # in its bundles (the engine core process inherits the group from this actor).
-        engine_kwargs.setdefault("distributed_executor_backend", "ray")
-    env = {**ENGINE_ENV, **(cpu_engine_env() if device == "cpu" else {}), **model.env}
-    params = model.params or count_parameters(path)
-    identity = {"path": path, "engine": engine_kwargs, "device": device, "seed": seed, "params": params}
-    return EngineSpec(
-        model=model.name,
-        path=path,
-        params=params,
-        device=device,
-        replicas=model.replicas,
-        engine_kwargs=engine_kwargs,
-        env=env,
-        seed=seed,
-        num_gpus=model.tensor_parallel_size if device == "gpu" else 0,
-        identity=identity,
-        resources=dict(model.resources),
-    )
 
 
 @dataclass
@@ -264,16 +148,16 @@ def placement_problem(spec: EngineSpec, *, autoscaler_wait_s: float = 15.0) -> s
             spec.model,
             fits,
             spec.replicas,
-            _show(need),
+            show_resources(need),
             AUTOSCALE_WAIT_S,
         )
         return None
     alive = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
     totals = {k: sum(n.get(k, 0.0) for n in alive) for k in need}
     return (
-        f"model {spec.model}: {spec.replicas} replicas needing {_show(need)} each cannot be placed; "
-        f"the cluster's {len(nodes)} nodes ({_show(totals)} in all) hold {fits} at most, and no "
-        f"autoscaler can add nodes: lower its `replicas` or `resources`, or add nodes"
+        f"model {spec.model}: {spec.replicas} replicas needing {show_resources(need)} each cannot be "
+        f"placed; the cluster's {len(nodes)} nodes ({show_resources(totals)} in all) hold {fits} at most, "
+        f"and no autoscaler can add nodes: lower its `replicas` or `resources`, or add nodes"
     )
 
 
@@ -322,137 +206,9 @@ def _v2_node_types() -> dict[str, str]:
     return {n.node_id: n.ray_node_type_name for n in [*status.active_nodes, *status.idle_nodes]}
 
 
-def _show(resources: dict[str, float]) -> str:
+def show_resources(resources: dict[str, float]) -> str:
+    """Resources as one line: ``CPU 1, GPU 2``."""
     return ", ".join(f"{k} {v:g}" for k, v in sorted(resources.items()))
-
-
-def actor_state(handle: Any) -> tuple[str, bool]:
-    """An actor's state in Ray's actor table, and whether it has a worker (so a node) yet.
-
-    An actor waiting for resources has no worker address. If that internal interface fails, the
-    actor counts as alive on a node (its calls then wait or fail as Ray decides).
-    """
-    from ray._private.state import actors
-
-    try:
-        entry = actors(handle._actor_id.hex())
-    except Exception as exc:
-        log.warning("could not read the actor table: %s", exc)
-        return "ALIVE", True
-    return str(entry.get("State")), bool((entry.get("Address") or {}).get("Port"))
-
-
-class ReplicaWatch:
-    """Which engine replicas can take shards now: placed on a node, and not restarting.
-
-    ``pools`` maps a name (model or reward model) to its pool; names sharing an engine share its
-    replicas. A replica without a node takes no shard (calls would wait for it); one whose actor
-    restarts takes none until it is back (calls would fail at once). A pool none of whose
-    replicas found a node within the wait is given up on; one with some goes on with those, and
-    the others join whenever they find a node.
-    """
-
-    def __init__(self, pools: dict[str, EnginePool], *, wait_s: float | None = None) -> None:
-        self._pools = pools
-        self._unique = {p.spec.actor_prefix: p for p in pools.values() if p.unplaceable is None}
-        self._placed: dict[str, set[int]] = {prefix: set() for prefix in self._unique}
-        self._restarting: dict[tuple[str, int], float] = {}  # replica -> when a shard failed on it
-        self._done: set[str] = set()  # given up on, or going on without some replicas
-        self._started = time.monotonic()
-        self._last_progress = self._started - PROGRESS_S + FIRST_PROGRESS_S
-        self._wait_s = wait_s
-        self._can_grow: bool | None = None
-
-    def ready(self, name: str) -> list[int]:
-        """Replica indices of ``name`` that can take shards now."""
-        prefix = self._pools[name].spec.actor_prefix
-        return sorted(i for i in self._placed.get(prefix, set()) if (prefix, i) not in self._restarting)
-
-    @property
-    def waiting(self) -> bool:
-        """Whether some replica has no node yet or is restarting (the scheduler then polls)."""
-        return bool(self._restarting) or any(self._pending(prefix) for prefix in self._unique)
-
-    def restarting(self, handles: list[Any]) -> None:
-        """A shard failed on these actors: hold them back until they are alive again."""
-        ids = {h._actor_id for h in handles}
-        for prefix, pool in self._unique.items():
-            for index, handle in enumerate(pool.handles):
-                if handle._actor_id in ids:
-                    self._restarting.setdefault((prefix, index), time.monotonic())
-
-    def poll(self) -> dict[str, str]:
-        """Look again; returns the names newly given up on, each with why."""
-        for (prefix, index), since in list(self._restarting.items()):
-            if actor_state(self._unique[prefix].handles[index])[0] != "RESTARTING":
-                del self._restarting[(prefix, index)]  # alive again (or dead: its calls fail fast)
-            elif time.monotonic() - since > self._limit():
-                log.warning(
-                    "replica %d of %s is still restarting after %.0f s; sending it shards again",
-                    index,
-                    self._unique[prefix].spec.model,
-                    self._limit(),
-                )
-                del self._restarting[(prefix, index)]
-        for prefix, pool in self._unique.items():
-            for index in self._pending(prefix):
-                state, has_worker = actor_state(pool.handles[index])
-                if has_worker or state not in ("DEPENDENCIES_UNREADY", "PENDING_CREATION"):
-                    self._placed[prefix].add(index)
-        awaited = [prefix for prefix in self._unique if prefix not in self._done and self._pending(prefix)]
-        if not awaited:
-            return {}
-        limit = self._limit()
-        now = time.monotonic()
-        waited = now - self._started
-        if now - self._last_progress >= PROGRESS_S:
-            self._last_progress = now
-            for prefix in awaited:
-                spec = self._unique[prefix].spec
-                log.info(
-                    "waited %.0f s (of at most %.0f) for %s: %d of %d replicas of %s have no node; "
-                    "each needs %s",
-                    waited,
-                    limit,
-                    "the autoscaler to add nodes" if self._can_grow else "resources to free up",
-                    len(self._pending(prefix)),
-                    spec.replicas,
-                    spec.model,
-                    _show(spec.replica_demand()),
-                )
-        if waited < limit:
-            return {}
-        newly: dict[str, str] = {}
-        for prefix in awaited:
-            self._done.add(prefix)
-            pool = self._unique[prefix]
-            if self._placed[prefix]:
-                log.warning(
-                    "going on with %d of %d replicas of %s: the others found no node in %.0f s",
-                    len(self._placed[prefix]),
-                    len(pool.handles),
-                    pool.spec.model,
-                    limit,
-                )
-                continue
-            why = (
-                f"no replica of {pool.spec.model} found a node in {limit:.0f} s; each needs "
-                f"{_show(pool.spec.replica_demand())}"
-                + ("" if self._can_grow else ", and no autoscaler can add nodes")
-            )
-            newly.update({name: why for name, p in self._pools.items() if p is pool})
-        return newly
-
-    def _pending(self, prefix: str) -> list[int]:
-        return [i for i in range(len(self._unique[prefix].handles)) if i not in self._placed[prefix]]
-
-    def _limit(self) -> float:
-        """How long a replica may be without a node (or restarting) before this watch gives up."""
-        if self._wait_s is not None:
-            return self._wait_s
-        if self._can_grow is None:
-            self._can_grow = cluster_can_grow()
-        return AUTOSCALE_WAIT_S if self._can_grow else PLACEMENT_WAIT_S
 
 
 def request_capacity(specs: list[EngineSpec]) -> list[dict[str, float]]:

@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 
 import ray
 
-from actors.engine import EngineFailure, VLLMEngine
+from actors.engine import VLLMEngine
 from actors.protocol import DEFAULT_REQUEST_TIMEOUT_S, STUCK_AFTER_S, GenerationRequest, GenerationResult
+from actors.step_loop import EngineFailure
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,7 +1,8 @@
 """A model's settings (``models:`` entries): what the engine pool needs to start its actors.
 
-Declared here, beside the pool that reads them; ``sweep.config`` composes them (and extends them
-for reward models). Engine options pass straight to vLLM (``engine:``), never re-declared.
+Declared here, beside what reads them (``actors.spec`` resolves an entry into an engine spec);
+``sweep.config`` composes them (and extends them for reward models). Engine options pass
+straight to vLLM (``engine:``), never re-declared.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> float:
     import yaml
 
     from sweep.config import load_config
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
 
     args.output.mkdir(parents=True, exist_ok=True)
     grid_path = args.output / "grid.yaml"

@@ -45,13 +45,14 @@ def main() -> None:
     import ray
     from ray import serve
 
-    from actors.pool import resolve_engine_spec, start_engines
+    from actors.pool import start_engines
+    from actors.spec import resolve_engine_spec
     from actors.protocol import GenerationRequest
     from actors.remote import RemoteEngine
     from sweep.config import load_config
     from sweep.data.problems import Problem
     from sweep.data.prompting import prompt_problems
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
     from sweep.serve.app import build_app
 
     output = Path(args.output).resolve()

@@ -59,11 +59,12 @@ def main() -> None:
     import duckdb
     import ray
 
-    from actors.pool import resolve_engine_spec, start_engines
+    from actors.pool import start_engines
+    from actors.spec import resolve_engine_spec
     from analysis.estimators import compute_accuracy
     from analysis.views import connect
     from sweep.config import load_config
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
 
     scratch = Path(tempfile.mkdtemp(prefix="rebase-bench-"))
     strategies = {

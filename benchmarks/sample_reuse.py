@@ -31,7 +31,7 @@ def main() -> None:
     import yaml
 
     from sweep.config import load_config
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
 
     scratch = Path(tempfile.mkdtemp(prefix="reuse-"))
     grid = {

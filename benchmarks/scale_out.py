@@ -55,9 +55,10 @@ def main() -> None:
     import yaml
     from fake_cluster import FakeCluster
 
-    from actors.pool import resolve_engine_spec, start_engines
+    from actors.pool import start_engines
+    from actors.spec import resolve_engine_spec
     from sweep.config import load_config
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
 
     scratch = Path(tempfile.mkdtemp(prefix="scale-out-"))
     worker = {"resources": {"CPU": 2, "fake_gpu": 1}, "node_config": {}, "min_workers": 0, "max_workers": 2}

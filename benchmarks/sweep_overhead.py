@@ -64,9 +64,11 @@ def main() -> None:
     import ray
     import yaml
 
-    from actors.pool import resolve_engine_spec, start_engines
+    from actors.pool import start_engines
+    from actors.spec import resolve_engine_spec
     from sweep.config import load_config
-    from sweep.launch import prepare_problems, run_sweep
+    from sweep.driver import run_sweep
+    from sweep.preflight import prepare_problems
 
     scratch = Path(tempfile.mkdtemp(prefix="overhead-"))
     config_path = scratch / "grid.yaml"

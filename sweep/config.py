@@ -1,11 +1,18 @@
 """Typed sweep configuration: grid.yaml is parsed and validated here, once, at the edge.
 
+Each stage declares its own settings: datasets and prompts in ``sweep.data.settings``, models
+in ``actors.settings``, each strategy's beside it in ``sweep.inference.strategies`` (with
+``GenerationConfig`` in ``strategies.base``). This module composes them into ``SweepConfig``,
+adds what only the driver reads (reward models, the scheduler) and checks the rules that span
+sections (names, shard sizes, which reward model a strategy reads).
+
 Everything downstream receives these models and never re-reads YAML. Unknown keys are
 errors (``extra="forbid"``) so a typo is caught before any Ray or engine starts, and so are
 duplicate keys, numbers past the bounds below and non-finite floats. Engine options are not
-re-declared: ``engine:`` passes straight to vLLM (the launcher checks its ``max_model_len``
-against the token caps). What needs the filesystem (dataset files, local model folders) is
-checked by ``load_config``, not by the models: a manifest's config validates on any machine.
+re-declared: ``engine:`` passes straight to vLLM (``sweep.preflight`` checks its
+``max_model_len`` against the token caps). What needs the filesystem (dataset files, local
+model folders) is checked by ``load_config``, not by the models: a manifest's config validates
+on any machine.
 """
 
 from __future__ import annotations

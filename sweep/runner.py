@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -28,6 +29,24 @@ from sweep.results.schema import NODES, PROMPTS, SAMPLES
 from sweep.results.store import ResultsStore
 
 log = logging.getLogger(__name__)
+
+# Columns of the samples table that are a field of ``RawSample``, unchanged.
+SAMPLE_FIELDS = (
+    "problem_id",
+    "sample_index",
+    "seed",
+    "completion",
+    "prompt_tokens",
+    "completion_tokens",
+    "finish_reason",
+    "cumulative_logprob",
+    "latency_s",
+    "error",
+    "budget",
+    "node_id",
+    "round",
+    "stop_reason",
+)
 
 
 @dataclass(frozen=True)
@@ -90,29 +109,17 @@ def run_shard(
             "model_params": [params] * len(samples),
             "strategy": [shard.strategy.label] * len(samples),
             "dataset": [shard.dataset] * len(samples),
-            "problem_id": [s.problem_id for s in samples],
             "prompt_id": [prompt_ids[s.problem_id] for s in samples],
-            "sample_index": [s.sample_index for s in samples],
-            "seed": [s.seed for s in samples],
             "temperature": [float(shard.strategy.temperature)] * len(samples),
-            "completion": [s.completion for s in samples],
             "extracted_answer": [g.extracted for g in grades],
             "answer_key": [g.key for g in grades],
             "correct": [g.correct and s.error is None for g, s in zip(grades, samples, strict=True)],
-            "prompt_tokens": [s.prompt_tokens for s in samples],
-            "completion_tokens": [s.completion_tokens for s in samples],
-            "finish_reason": [s.finish_reason for s in samples],
-            "cumulative_logprob": [s.cumulative_logprob for s in samples],
             "prompt_flops": [forward_flops(params, cost(s, "prompt_tokens")) for s in samples],
             "completion_flops": [forward_flops(params, cost(s, "completion_tokens")) for s in samples],
             "context_flops": [forward_flops(params, cost(s, "context_tokens")) for s in samples],
-            "latency_s": [s.latency_s for s in samples],
-            "error": [s.error for s in samples],
             **reward,
-            "budget": [s.budget for s in samples],
-            "node_id": [s.node_id for s in samples],
-            "round": [s.round for s in samples],
-            "stop_reason": [s.stop_reason for s in samples],
+            # The sample's own fields, as they came out of the strategy (column order: the schema's).
+            **attribute_columns(samples, *SAMPLE_FIELDS),
         },
         schema=SAMPLES,
     )
@@ -167,6 +174,11 @@ def run_shard(
         seconds=time.perf_counter() - start,
         nodes=nodes,
     )
+
+
+def attribute_columns(items: Sequence[object], *names: str) -> dict[str, list[Any]]:
+    """Table columns read off ``items``, one per attribute: name -> that attribute of each item."""
+    return {name: [getattr(item, name) for item in items] for name in names}
 
 
 def _scorer(name: str | None, reward_engine: RewardEngine | None, context: RunContext) -> Scorer | None:

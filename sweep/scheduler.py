@@ -7,7 +7,7 @@ while the previous shard is graded and written. A failed shard (dead actor, lost
 engine that did not answer in time) is re-queued up to ``max_attempts`` times; retries are
 safe because every write is idempotent.
 
-Shards go only to replicas that can take them (``ReplicaWatch``): a replica waiting for the
+Shards go only to replicas that can take them (``actors.watch.ReplicaWatch``): a replica waiting for the
 autoscaler takes none, nor does one whose actor restarts (after an engine died under a shard,
 which is then retried once the actor is back). A model none of whose replicas can be placed
 fails its shards the way an engine that cannot start does (``SweepStats.dead_engines``).
@@ -25,9 +25,11 @@ from typing import Any
 import ray
 from tqdm import tqdm
 
-from actors.pool import EnginePool, ReplicaWatch
-from actors.protocol import DEFAULT_REQUEST_TIMEOUT_S, DeadlineExceeded, RequestFailed
+from actors.pool import EnginePool
+from actors.protocol import DeadlineExceeded, RequestFailed
 from actors.remote import RemoteEngine
+from actors.watch import ReplicaWatch
+from sweep.config import SchedulerConfig
 from sweep.grid import Shard
 from sweep.runner import RunContext, ShardReport, run_shard
 
@@ -39,17 +41,10 @@ _NOT_READY = object()
 
 @ray.remote(num_cpus=0, max_retries=0)
 def run_shard_task(
-    shard: Shard,
-    handle: Any,
-    context: RunContext,
-    reward_handle: Any = None,
-    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+    shard: Shard, engine: RemoteEngine, context: RunContext, reward_engine: RemoteEngine | None = None
 ) -> ShardReport:
+    """``run_shard`` in a Ray task, on the engine actors the driver picked (handles inside)."""
     logging.basicConfig(level=logging.INFO)
-    engine = RemoteEngine(handle, timeout_s=request_timeout_s)
-    reward_engine = None
-    if reward_handle is not None:
-        reward_engine = RemoteEngine(reward_handle, timeout_s=request_timeout_s)
     return run_shard(shard, engine=engine, context=context, reward_engine=reward_engine)
 
 
@@ -72,15 +67,15 @@ def run_shards(
     pools: dict[str, EnginePool],
     reward_pools: dict[str, EnginePool] | None = None,
     context: RunContext,
-    max_inflight_per_engine: int,
-    max_attempts: int,
-    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+    scheduler: SchedulerConfig,
     show_progress: bool = True,
 ) -> SweepStats:
     """Run ``shards`` on their models' engines until each is written or out of attempts.
 
-    ``request_timeout_s`` is the deadline of each engine call (``SchedulerConfig.request_timeout_s``).
+    ``scheduler`` bounds the shards in flight per replica and the attempts per shard, and gives
+    the deadline of each engine call (``request_timeout_s``).
     """
+    max_inflight_per_engine, max_attempts = scheduler.max_inflight_per_engine, scheduler.max_attempts
     start = time.perf_counter()
     stats = SweepStats()
     reward_pools = reward_pools or {}
@@ -143,9 +138,13 @@ def run_shards(
                 shard, reward_handle = picked
                 queue.remove(shard)
                 attempts[shard.shard_id] = attempts.get(shard.shard_id, 0) + 1
-                ref = run_shard_task.remote(
-                    shard, pools[model].handles[slot[1]], context, reward_handle, request_timeout_s
+                engine = RemoteEngine(pools[model].handles[slot[1]], timeout_s=scheduler.request_timeout_s)
+                reward_engine = (
+                    None
+                    if reward_handle is None
+                    else RemoteEngine(reward_handle, timeout_s=scheduler.request_timeout_s)
                 )
+                ref = run_shard_task.remote(shard, engine, context, reward_engine)
                 inflight[ref] = (shard, slot, reward_handle)
                 load[slot] += 1
 

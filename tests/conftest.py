@@ -56,7 +56,8 @@ def engine_pool(ray_address: str) -> Iterator[Any]:
     """The real CPU engine for tiny.yaml's model, loaded once."""
     import ray
 
-    from actors.pool import resolve_engine_spec, start_engines
+    from actors.pool import start_engines
+    from actors.spec import resolve_engine_spec
     from sweep.config import load_config
 
     config = load_config(TINY)

@@ -60,7 +60,8 @@ def test_tensor_parallel_engines_get_a_strict_pack_placement_group() -> None:
     script = r'''
 import ray
 from ray.util.placement_group import placement_group_table
-from actors.pool import EngineSpec, actor_options
+from actors.pool import actor_options
+from actors.spec import EngineSpec
 
 ray.init(num_cpus=4, num_gpus=4, resources={"a100": 4}, include_dashboard=False, logging_level="ERROR")
 spec = EngineSpec(model="m", path="/m", params=1, device="gpu", replicas=2, engine_kwargs={}, env={}, seed=0,
@@ -94,7 +95,7 @@ print("PLACEMENT OK")
 
 
 def test_gpu_tensor_parallel_spec_uses_vllm_ray_executor() -> None:
-    from actors.pool import resolve_engine_spec
+    from actors.spec import resolve_engine_spec
     from sweep.config import ModelConfig
 
     model = ModelConfig(name="big", path="EleutherAI/llemma_34b", params=34_000_000_000, device="gpu",

@@ -42,7 +42,8 @@ def multiprocess_model(**update: Any) -> Any:
 def mp_pool(ray_address: str) -> Iterator[Any]:
     import ray
 
-    from actors.pool import resolve_engine_spec, start_engines
+    from actors.pool import start_engines
+    from actors.spec import resolve_engine_spec
 
     spec = resolve_engine_spec(multiprocess_model(), cluster_has_gpus=False, seed=0)
     assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in spec.env
@@ -60,7 +61,7 @@ def request(request_id: str, prompt: str, **sampling: Any) -> Any:
 
 def test_over_long_problem_in_a_shard_of_one_is_an_error_row(mp_pool: Any, tmp_path: Path) -> None:
     from sweep.config import load_config
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
 
     data = tmp_path / "mixed.jsonl"
     questions = [("a", "What is 2 + 3?", "5"), ("b", HUGE, "2"), ("c", "What is 7 - 4?", "3")]
@@ -154,7 +155,7 @@ def test_caller_gives_up_on_an_actor_that_never_answers(ray_address: str, monkey
     bounded at the deadline plus its grace, and then fails the call."""
     import ray
 
-    import sweep.scheduler
+    import actors.remote
     from actors.remote import EngineTimeout, RemoteEngine
 
     @ray.remote(num_cpus=0)
@@ -164,7 +165,7 @@ def test_caller_gives_up_on_an_actor_that_never_answers(ray_address: str, monkey
 
             await asyncio.sleep(3600)
 
-    monkeypatch.setattr(sweep.scheduler, "STUCK_AFTER_S", 0.5)
+    monkeypatch.setattr(actors.remote, "STUCK_AFTER_S", 0.5)
     handle = Silent.remote()
     started = time.monotonic()
     with pytest.raises(EngineTimeout, match="gave no answer in 1.5 s"):
@@ -177,7 +178,8 @@ def test_replicas_beyond_the_cluster_fail_fast_naming_the_model(ray_address: str
     """The session cluster has 4 CPUs and no autoscaler: 5 one-CPU replicas can never run."""
     import ray
 
-    from actors.pool import NAMESPACE, resolve_engine_spec
+    from actors.pool import NAMESPACE
+    from actors.spec import resolve_engine_spec
     from sweep.config import load_config
 
     raw = yaml.safe_load(TINY.read_text())
@@ -205,7 +207,9 @@ def test_a_model_whose_replicas_find_no_node_is_given_up_on(ray_address: str) ->
     the watch gives up after its wait, naming the model; a placed model is reported placed."""
     import ray
 
-    from actors.pool import EnginePool, EngineSpec, ReplicaWatch
+    from actors.pool import EnginePool
+    from actors.spec import EngineSpec
+    from actors.watch import ReplicaWatch
 
     @ray.remote
     class Idle:

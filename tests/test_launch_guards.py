@@ -3,7 +3,8 @@ path, no traceback, nothing already written lost.
 
 Most tests run ``python -m sweep.launch`` as a user would, without RAY_ADDRESS and with
 RAY_TMPDIR pointed into the test's folder: a Ray that started would have made its session
-folder there, so its absence shows that none did. The rest call the launcher's pieces.
+folder there, so its absence shows that none did. The rest call the launcher's pieces
+(``sweep.launch``, ``sweep.preflight``, ``sweep.driver``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import pytest
 import yaml
 
 from sweep.config import ConfigError, load_config
-from sweep.launch import SweepOutcome, _set_aside_corrupt_manifest, check_token_caps, main, print_summary
+from sweep.driver import SweepOutcome
+from sweep.launch import _set_aside_corrupt_manifest, main, print_summary
+from sweep.preflight import check_token_caps
 from sweep.results.store import LOCK_NAME, ResultsStore
 
 ROOT = Path(__file__).resolve().parent.parent

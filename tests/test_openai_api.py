@@ -34,7 +34,7 @@ PRM = {  # the policy model as its own step-token PRM: the same engine actor ser
 def sweep_output(engine_pool: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """tiny.yaml with its sampling scored by a PRM, run once on the real engine."""
     from sweep.config import load_config
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
 
     folder = tmp_path_factory.mktemp("openai")
     raw = yaml.safe_load((ROOT / "tests" / "configs" / "tiny.yaml").read_text())

@@ -21,7 +21,7 @@ def with_temperature(config: Any, temperature: float) -> Any:
 def test_a_rerun_with_a_changed_setting_reads_only_its_own_grid(engine_pool: Any, tiny_config: Any) -> None:
     from analysis.estimators import compute_accuracy
     from analysis.views import connect
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
 
     output = tiny_config.output
     first = run_sweep(with_temperature(tiny_config, 0.7), show_progress=False, write_report=False)

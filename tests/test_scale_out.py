@@ -138,7 +138,7 @@ def test_autoscaler_adds_workers_for_the_grid_and_removes_them_after(cluster: Fa
 @pytest.mark.engine
 @pytest.mark.parametrize("cluster", [3], indirect=True)
 def test_worker_node_killed_mid_sweep_loses_no_row(cluster: FakeCluster, tmp_path: Path) -> None:
-    from actors.pool import resolve_engine_spec
+    from actors.spec import resolve_engine_spec
     from sweep.config import load_config
 
     grid, output = write_grid(tmp_path, count=10, replicas=2), tmp_path / "out"
@@ -176,7 +176,8 @@ def test_capacity_requested_up_front_launches_workers_before_any_actor(cluster: 
     lets the idle worker go."""
     code = (
         "import time\n"
-        "from actors.pool import EngineSpec, request_capacity, release_capacity\n"
+        "from actors.pool import request_capacity, release_capacity\n"
+        "from actors.spec import EngineSpec\n"
         "spec = EngineSpec(model='m', path='/m', params=1, device='cpu', replicas=1, engine_kwargs={}, env={},"
         " seed=0, resources={'fake_gpu': 1})\n"
         "request_capacity([spec])\n"

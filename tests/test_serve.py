@@ -62,7 +62,7 @@ def wait_for(condition: Callable[[], bool], *, bound_s: float, what: str) -> Non
 def sweep_output(engine_pool: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """tiny.yaml run once on the real engine; the config, with its output folder."""
     from sweep.config import load_config
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
 
     config = load_config(ROOT / "tests" / "configs" / "tiny.yaml")
     config = config.model_copy(update={"output": str(tmp_path_factory.mktemp("serve") / "out")})

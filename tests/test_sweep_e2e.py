@@ -50,7 +50,7 @@ def run_cli(config_path: Path, output: Path, *extra: str, timeout: float = 600) 
 
 
 def test_sweep_writes_every_sample_and_summarises(engine_pool: Any, tiny_config: Any) -> None:
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
 
     outcome = run_sweep(tiny_config, show_progress=False)
     output = Path(tiny_config.output)
@@ -130,7 +130,7 @@ def test_resume_after_sigkill(engine_pool: Any, tmp_path: Path) -> None:
 def test_engine_killed_mid_sweep(engine_pool: Any, tiny_config: Any) -> None:
     import ray
 
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
 
     config = tiny_config.model_copy(
         update={"scheduler": tiny_config.scheduler.model_copy(update={"shard_size": 1})}
@@ -187,7 +187,7 @@ def test_bad_config_exits_2_before_ray(tmp_path: Path, mutate: Any, expected: st
 
 def test_engine_that_cannot_start_fails_alone(engine_pool: Any, tiny_config: Any, tmp_path: Path) -> None:
     from sweep.config import ModelConfig
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
 
     # A folder that exists (so validation takes it) but holds no model: the engine fails to start.
     (tmp_path / "not-a-model").mkdir()
@@ -206,7 +206,7 @@ def test_reward_model_that_cannot_start_is_blamed_not_the_policy(
     engine_pool: Any, tiny_config: Any, tmp_path: Path
 ) -> None:
     from sweep.config import RewardModelConfig
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
 
     (tmp_path / "not-a-prm").mkdir()
     prm = RewardModelConfig(name="broken-prm", path=str(tmp_path / "not-a-prm"), params=1_000_000)
@@ -227,7 +227,7 @@ def test_sampling_shards_store_prm_scores(engine_pool: Any, tiny_config: Any) ->
     from analysis.estimators import compute_accuracy
     from analysis.views import connect
     from sweep.config import RewardModelConfig
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
 
     policy = tiny_config.models[0]
     prm = RewardModelConfig(
@@ -264,7 +264,7 @@ def test_sampling_shards_store_prm_scores(engine_pool: Any, tiny_config: Any) ->
 
 def test_file_uri_output_resumes(engine_pool: Any, tiny_config: Any, tmp_path: Path) -> None:
     """`output:` as a URI goes through pyarrow filesystems (s3://, gs://; file:// here), resume included."""
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
 
     folder = tmp_path / "bucket" / "sweep"
     config = tiny_config.model_copy(update={"output": folder.as_uri()})

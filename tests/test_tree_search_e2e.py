@@ -111,7 +111,7 @@ def check_trees(output: Path, config: Any) -> None:
 def test_tree_search_sweep(engine_pool: Any, tree_config: Any) -> None:
     from analysis.estimators import compute_accuracy
     from analysis.views import connect
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
 
     outcome = run_sweep(tree_config, show_progress=False, write_report=False)
     output = Path(tree_config.output)
@@ -140,7 +140,7 @@ def test_tree_search_sweep(engine_pool: Any, tree_config: Any) -> None:
 def test_engine_killed_mid_tree_search(engine_pool: Any, tree_config: Any) -> None:
     import ray
 
-    from sweep.launch import run_sweep
+    from sweep.driver import run_sweep
 
     config = tree_config.model_copy(update={"scheduler": tree_config.scheduler.model_copy(update={"shard_size": 1})})
     output = Path(config.output)

@@ -471,7 +471,7 @@ class SweepService:
         return self._policy_spec_of(choice.model)
 
     def _policy_spec_of(self, name: str) -> Any:
-        from actors.pool import resolve_engine_spec
+        from actors.spec import resolve_engine_spec
 
         model = next(m for m in self._config.models if m.name == name)
         return resolve_engine_spec(model, cluster_has_gpus=_cluster_has_gpus(), seed=self._config.seed)
@@ -497,7 +497,7 @@ class SweepService:
 
     def _engines_for(self, choice: Any) -> tuple[Any, Any, int]:
         """The policy engine of the chosen model, and its strategy's scorer (reward model engine)."""
-        from actors.pool import resolve_engine_spec
+        from actors.spec import resolve_engine_spec
         from sweep.inference.scorers.registry import build_scorer
 
         has_gpus = _cluster_has_gpus()
