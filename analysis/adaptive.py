@@ -181,7 +181,7 @@ def replay(
     for gid in sorted(rules):
         sizes = con.sql(load_sql("estimator_sizes"), params={"gids": [gid]}).df()
         data = read_columns(con, gid, sizes)
-        tasks = plan_replays(sizes, rules, n_max, orderings=orderings, seed=seed)
+        tasks = plan_replays(sizes, rules[gid], n_max=n_max[gid], orderings=orderings, seed=seed)
 
         def run(task: Replay, sizes: pd.DataFrame = sizes, data: ReplayColumns = data) -> pd.DataFrame:
             means = replay_block(data, task, orderings=orderings)  # name -> (problem, rule)
@@ -215,25 +215,22 @@ def read_columns(con: duckdb.DuckDBPyConnection, gid: int, sizes: pd.DataFrame) 
 
 
 def plan_replays(
-    sizes: pd.DataFrame,
-    rules: dict[int, tuple[StoppingRule, ...]],
-    n_max: dict[int, int],
-    *,
-    orderings: int,
-    seed: int,
+    sizes: pd.DataFrame, rules: tuple[StoppingRule, ...], *, n_max: int, orderings: int, seed: int
 ) -> list[Replay]:
-    """Blocks of at most BLOCK_DRAWS (ordering × problem, sample) entries over the problems with
-    their group's n_max samples. A block's random stream is seeded by (seed, dataset, sample
-    count, block number), not by model or strategy: groups over the same problems replay the
-    same orderings, which pairs their comparisons (as ``plan_tasks`` does for the subsets)."""
+    """Blocks of at most BLOCK_DRAWS (ordering × problem, sample) entries over the problems of
+    one group (``sizes``: its rows of estimator_sizes.sql) with its ``n_max`` samples, each
+    replaying ``rules``. A block's random stream is seeded by (seed, dataset, sample count, block
+    number), not by model or strategy: groups over the same problems replay the same orderings,
+    which pairs their comparisons (as ``plan_tasks`` does for the subsets)."""
+    assert sizes["gid"].nunique() <= 1, "one group at a time"
     tasks = []
-    for (gid, dataset, n), rows in sizes.groupby(["gid", "dataset", "samples"], sort=True).indices.items():
-        if int(n) != n_max[int(gid)]:
+    for (dataset, n), rows in sizes.groupby(["dataset", "samples"], sort=True).indices.items():
+        if int(n) != n_max:
             continue  # a problem short of n_max samples is left out, as at n_max for fixed n
         per_block = max(BLOCK_DRAWS // (int(n) * orderings), 1)
         for number, start in enumerate(range(0, len(rows), per_block)):
             stream = [seed, zlib.crc32(str(dataset).encode()), int(n), number, ADAPTIVE_STREAM]
-            tasks.append(Replay(rows[start : start + per_block], int(n), rules[int(gid)], stream))
+            tasks.append(Replay(rows[start : start + per_block], int(n), rules, stream))
     return tasks
 
 

@@ -138,12 +138,10 @@ def compute_accuracy(
         raise ValueError(f"bootstrap must be 0 (no intervals) or more replicates, got {bootstrap}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    with _estimates(con, resamples=resamples, seed=seed, n_values=n_values, adaptive=adaptive) as ready:
-        if not ready:
-            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in DTYPES.items()})
-        table = con.sql(
-            load_sql("estimator_accuracy"), params={"include_reward_flops": include_reward_flops}
-        ).df()
+    with _estimates(con, "estimator_accuracy", resamples=resamples, seed=seed, n_values=n_values,
+                    include_reward_flops=include_reward_flops, adaptive=adaptive) as table:  # fmt: skip
+        if table is None:
+            return _empty(DTYPES)
         table["samples_per_problem"] = samples_per_problem(con, table)
         start = time.perf_counter()
         replicates = _replicates(con, bootstrap=bootstrap, seed=seed)  # (cell, replicate)
@@ -174,12 +172,10 @@ def compute_problem_estimates(
     ``samples`` spent and its cost (``tokens``, ``policy_flops``, ``reward_flops``, ``flops``);
     columns ``PROBLEM_DTYPES``. Same arguments, same estimates: a curve's ``accuracy`` is the mean
     of its problems' estimates."""
-    with _estimates(con, resamples=resamples, seed=seed, n_values=n_values, adaptive=adaptive) as ready:
-        if not ready:
-            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in PROBLEM_DTYPES.items()})
-        table = con.sql(
-            load_sql("estimator_problem_rows"), params={"include_reward_flops": include_reward_flops}
-        ).df()
+    with _estimates(con, "estimator_problem_rows", resamples=resamples, seed=seed, n_values=n_values,
+                    include_reward_flops=include_reward_flops, adaptive=adaptive) as table:  # fmt: skip
+        if table is None:
+            return _empty(PROBLEM_DTYPES)
         table["samples"] = problem_samples(con, table)
     return table[list(PROBLEM_DTYPES)].astype(PROBLEM_DTYPES)
 
@@ -189,28 +185,37 @@ def create_flops_macros(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(load_sql("flops"))
 
 
+def _empty(dtypes: dict[str, str]) -> pd.DataFrame:
+    """A table with no rows and the columns ``dtypes`` names (what an empty results folder gives)."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
+
+
 @contextmanager
 def _estimates(
     con: duckdb.DuckDBPyConnection,
+    query: str,
     *,
     resamples: int,
     seed: int,
     n_values: list[int] | None,
+    include_reward_flops: bool,
     adaptive: Sequence[StoppingRule],
-) -> Iterator[bool]:
-    """est_problems, est_cells, est_per_problem (the adaptive rules' cells and estimates
-    included) and est_adaptive on ``con`` for the body; False (and no tables) when there is no
-    ``samples`` view. The tables are dropped afterwards."""
+) -> Iterator[pd.DataFrame | None]:
+    """The rows of ``query`` (estimator_accuracy.sql or estimator_problem_rows.sql) over
+    est_problems, est_keyed_samples, est_cells, est_per_problem (the adaptive rules' cells and
+    estimates included) and est_adaptive, which stay on ``con`` for the body; None (and no
+    tables) when there is no ``samples`` view. The tables are dropped afterwards."""
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     if n_values is not None and (not n_values or min(n_values) < 1):
         raise ValueError(f"n_values must be a non-empty list of positive integers, got {n_values}")
     if not con.execute(load_sql("estimator_has_samples")).fetchall()[0][0]:
-        yield False
+        yield None
         return
     try:
         create_flops_macros(con)
         con.execute(load_sql("estimator_problems"))
+        con.execute(load_sql("estimator_keyed_samples"))
         groups = con.sql(load_sql("estimator_groups")).df()
         voting = groups[~groups["greedy"]]
         grids = {
@@ -234,7 +239,7 @@ def _estimates(
         finally:
             con.unregister("est_hits")
         add_adaptive_estimates(con, groups, rules=adaptive, resamples=resamples, seed=seed)
-        yield True
+        yield con.sql(load_sql(query), params={"include_reward_flops": include_reward_flops}).df()
     finally:
         con.execute(load_sql("adaptive_drop"))
         con.execute(load_sql("estimator_drop"))

@@ -31,7 +31,8 @@ import pandas as pd
 from analysis.subsets import SCORES
 
 AGGREGATIONS = SCORES  # step-score aggregations of BoN and WV: the estimators' (last, min, prod, mean)
-ORACLE_METHODS = ("pass_at_n",)  # needs a verifier that knows the answer: never on a frontier
+PASS_AT_N = "pass_at_n"  # coverage: the chance that some sample of n is right
+ORACLE_METHODS = (PASS_AT_N,)  # needs a verifier that knows the answer: never on a frontier
 ADAPTIVE_PREFIX = "adaptive_"
 STRATEGY_ORDER = ("greedy", "sampling", "adaptive", "rebase", "mcts", "beam")
 STRATEGY_LABELS = {
@@ -39,6 +40,7 @@ STRATEGY_LABELS = {
     "beam": "Beam",
 }  # fmt: skip
 TREE_STRATEGIES = ("rebase", "mcts", "beam")
+SAMPLING = "sampling"  # the strategy a tree search is compared against at equal FLOPs
 # Method kinds: the method name without its aggregation or adaptive variant.
 KIND_LABELS = {
     "greedy": "greedy", "majority_vote": "majority vote", "weighted_vote": "weighted vote",
@@ -144,6 +146,16 @@ def ordered_strategies(strategies: Iterable[str], kinds: Mapping[str, str] | Non
     """Strategy labels in STRATEGY_ORDER of their kinds, then by name."""
     order = {s: i for i, s in enumerate(STRATEGY_ORDER)}
     return sorted(set(strategies), key=lambda s: (order.get(strategy_kind(s, kinds), len(order)), s))
+
+
+def tree_labels(kinds: Mapping[str, str]) -> list[str]:
+    """Strategy labels that may name a tree search: those of ``kinds`` (label -> name) and the
+    tree searches' own names, the tree searches first in TREE_STRATEGIES order, then by name."""
+    def rank(label: str) -> tuple[int, str]:
+        kind = strategy_kind(label, kinds)
+        return (TREE_STRATEGIES.index(kind) if kind in TREE_STRATEGIES else len(TREE_STRATEGIES), label)
+
+    return sorted({*kinds, *TREE_STRATEGIES}, key=rank)
 
 
 def model_markers(models: Iterable[str]) -> dict[str, str]:

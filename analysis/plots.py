@@ -20,11 +20,13 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-from analysis.fits import PAPER_ALPHA, PAPER_BETA, ComputeOptimalFit, saturation_curve
+from analysis.compute_optimal import PAPER_ALPHA, PAPER_BETA, ComputeOptimalFit
 from analysis.methods import (
     DEFAULT_AGGREGATION,
     FAMILIES,
     FRONTIER_COLOR,
+    KIND_LABELS,
+    PASS_AT_N,
     curve_table,
     family_of,
     format_params,
@@ -33,6 +35,7 @@ from analysis.methods import (
     strategy_kind,
     strategy_label,
 )
+from analysis.saturation import saturation_curve
 
 HOVER = ("model: %{customdata[0]}<br>strategy: %{customdata[1]}<br>method: %{customdata[2]}"
          "<br>aggregation: %{customdata[3]}<br>%{customdata[4]}<br>FLOPs per problem: %{x:.3s}"
@@ -146,11 +149,11 @@ def plot_accuracy_vs_n(
     aggregation: str = DEFAULT_AGGREGATION, title: str = "Accuracy vs samples n",
 ) -> go.Figure:
     """Accuracy vs samples per problem n (log₂ x) for every voting and adaptive curve, with the
-    saturation fit a − b·exp(−c·n) (``analysis.fits.fit_saturation``'s rows) dashed over the n it
+    saturation fit a − b·exp(−c·n) (``analysis.saturation.fit_saturation``'s rows) dashed over the n it
     was fitted on, and its limit ``a`` with its bootstrap interval in a column of its own at the
     right, joined by a dotted line. Adaptive curves sit at the samples they spent
     (``samples_per_problem``) and get no fit."""
-    data = df[~df["method"].isin(["greedy", "pass_at_n"])].copy()
+    data = df[~df["method"].isin(["greedy", PASS_AT_N])].copy()
     data["x"] = data["samples_per_problem"].fillna(data["n"]) if "samples_per_problem" in data else data["n"]
     curves = curve_table(data, kinds, aggregation=aggregation)
     fig = go.Figure(_curve_traces(data, curves, x="x", kinds=kinds, mode="markers"))
@@ -193,7 +196,7 @@ def plot_coverage(df: pd.DataFrame, *, kinds: Mapping[str, str] | None = None,
                   title: str = "Coverage: pass@n") -> go.Figure:
     """pass@n (some sample of n is right; an oracle's accuracy) vs n (log₂ x), per (model,
     strategy), with its interval: the law large_language_monkeys shows."""
-    data = df[df["method"] == "pass_at_n"]
+    data = df[df["method"] == PASS_AT_N]
     curves = curve_table(data, kinds, all_primary=True)
     fig = go.Figure(_curve_traces(data, curves, x="n", kinds=kinds))
     _model_key(fig, data)
@@ -216,8 +219,7 @@ def plot_search_vs_sampling(df: pd.DataFrame, *, kinds: Mapping[str, str] | None
     parsed = df["method"].map(parse_method)
     kinds_shown = [k for k in ("majority_vote", "weighted_vote", "best_of_n") if (parsed.map(lambda m: m.kind) == k).any()]
     fig = make_subplots(rows=1, cols=max(len(kinds_shown), 1), shared_yaxes=True, horizontal_spacing=0.03,
-                        subplot_titles=[{"majority_vote": "majority vote", "weighted_vote": "weighted vote",
-                                         "best_of_n": "best-of-n"}[k] for k in kinds_shown])
+                        subplot_titles=[KIND_LABELS[k] for k in kinds_shown])
     traces = []
     for col, kind in enumerate(kinds_shown, start=1):
         rows = df[(parsed.map(lambda m: m.kind) == kind) | (df["method"] == "greedy")]

@@ -3,7 +3,7 @@
 The query sees the views ``samples``, ``problems``, ``prompts`` and ``nodes`` of one run (the
 latest, or ``--run``), ``all_samples`` / ``all_nodes`` over every run and ``runs``
 (``analysis.views``), and may read files under the results folder, nothing else: the sandbox is
-``analysis.views.connect_readonly`` plus ``run_select``. Results print as a table, or as CSV /
+``analysis.sandbox.connect_readonly`` plus ``run_select``. Results print as a table, or as CSV /
 JSON (an array of row objects) on stdout; Parquet needs ``--out``. A refused or failing query,
 or a missing or empty results folder, exits 2 with one message on stderr.
 
@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from analysis.views import (
+from analysis.sandbox import (
     DEFAULT_MAX_ROWS,
     DEFAULT_MEMORY_LIMIT,
     DEFAULT_TIMEOUT_S,

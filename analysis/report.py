@@ -32,9 +32,19 @@ import duckdb
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.fits import PAPER_ALPHA, PAPER_BETA, fit_compute_optimal, fit_log_flops, fit_saturation
+from analysis.compute_optimal import PAPER_ALPHA, PAPER_BETA, fit_compute_optimal
 from analysis.frontier import compute_frontier
-from analysis.methods import AGGREGATIONS, ORACLE_METHODS, TREE_STRATEGIES, format_params, parse_method
+from analysis.log_flops import fit_log_flops
+from analysis.methods import (
+    AGGREGATIONS,
+    ORACLE_METHODS,
+    PASS_AT_N,
+    SAMPLING,
+    TREE_STRATEGIES,
+    format_params,
+    parse_method,
+    tree_labels,
+)
 from analysis.plots import (
     plot_accuracy_vs_flops,
     plot_accuracy_vs_n,
@@ -43,8 +53,10 @@ from analysis.plots import (
     plot_search_vs_sampling,
     plot_tree,
 )  # fmt: skip
+from analysis.sandbox import statement_timeout
+from analysis.saturation import fit_saturation
 from analysis.tables import RunFacts, frame_html, header_html, paper_table, paper_table_html, runs_table
-from analysis.views import DuplicateRows, load_sql, statement_timeout
+from analysis.views import DuplicateRows, load_sql
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +114,7 @@ def build_report(
                                            aggregation=chosen, title="accuracy vs n, fits a − b·exp(−c·n)"),
                         f"fig-accuracy-vs-n-{slug}"),
             figures.add(plot_coverage(part, kinds=kinds, title="coverage: pass@n"), f"fig-coverage-{slug}")
-            if (part["method"] == "pass_at_n").any() else _note("No pass@n rows."),
+            if (part["method"] == PASS_AT_N).any() else _note("No pass@n rows."),
             "</div>", _note(READ_N),
             _search_vs_sampling(part, kinds, chosen, figures, slug),
             f"<h3>Paper-style table (n = {tables[0][1].attrs['n']})</h3>",
@@ -146,7 +158,7 @@ def _controls(datasets: list[str], options: list[str], chosen: str) -> str:
 def _search_vs_sampling(part: pd.DataFrame, kinds: Mapping[str, str], aggregation: str,
                         figures: _FigureWriter, slug: str) -> str:
     strategy_kinds = {kinds.get(s, s) for s in part["strategy"].unique()}
-    if not strategy_kinds & set(TREE_STRATEGIES) or "sampling" not in strategy_kinds:
+    if not strategy_kinds & set(TREE_STRATEGIES) or SAMPLING not in strategy_kinds:
         return _note("Tree search against sampling: this run has not both, so there is nothing to compare.")
     fig = plot_search_vs_sampling(part, kinds=kinds, aggregation=aggregation,
                                   title="tree search against sampling at equal FLOPs")
@@ -289,10 +301,9 @@ def gather_facts(con: duckdb.DuckDBPyConnection, output: str, *, run: str | None
                              "runs": con.sql("SELECT * FROM runs").df()}
     if "samples" in views:
         facts["spent"] = _query(con, "report_spent")
-        errors = [_query(con, "report_sample_errors", {"limit": ERROR_ROWS}).assign(table="samples")]
+        errors = [_errors_of(con, "samples", "sample_index")]
         if "nodes" in views:
-            nodes = _query(con, "report_node_errors", {"limit": ERROR_ROWS}).assign(table="nodes")
-            errors.append(nodes.rename(columns={"node_id": "sample_index"}))
+            errors.append(_errors_of(con, "nodes", "node_id").rename(columns={"node_id": "sample_index"}))
         frames = [e for e in errors if not e.empty]
         facts["error_rows"] = sum(int(e["total"].iloc[0]) for e in frames)
         facts["errors"] = (pd.concat(frames).drop(columns="total").head(ERROR_ROWS) if frames
@@ -300,14 +311,18 @@ def gather_facts(con: duckdb.DuckDBPyConnection, output: str, *, run: str | None
     if "problems" in views:
         facts["problems"] = _query(con, "report_problems")
     if "nodes" in views:
-        kinds = RunFacts(record=record).kinds
-        labels = sorted({*kinds, *TREE_STRATEGIES}, key=lambda s: (TREE_STRATEGIES.index(kinds.get(s, s))
-                                                                   if kinds.get(s, s) in TREE_STRATEGIES else 9, s))
+        labels = tree_labels(RunFacts(record=record).kinds)
         picks = _query(con, "report_tree_pick", {"strategies": labels, "problem": tree_problem})
         facts["trees"] = {str(p["dataset"]): (p.to_dict(), _query(con, "report_tree_nodes",
                                                                  {"tree_id": p["tree_id"], "limit": TREE_NODES}))
                           for _, p in picks.iterrows()}
     return RunFacts(**facts)
+
+
+def _errors_of(con: duckdb.DuckDBPyConnection, table: str, index: str) -> pd.DataFrame:
+    """At most ERROR_ROWS rows of ``table`` (a view) with an error, each named by its ``index`` column."""
+    params = {"table": table, "index": index, "limit": ERROR_ROWS}
+    return _query(con, "report_errors", params).assign(table=table)
 
 
 def _query(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:

@@ -139,8 +139,10 @@ def run_estimators(
     import duckdb
 
     from analysis.adaptive import DEFAULT_RULES
+    from analysis.compute_optimal import fit_compute_optimal
     from analysis.estimators import compute_accuracy
-    from analysis.fits import fit_compute_optimal, fit_log_flops, fit_saturation
+    from analysis.log_flops import fit_log_flops
+    from analysis.saturation import fit_saturation
     from analysis.views import connect
 
     class Timings(logging.Handler):

@@ -45,7 +45,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def in_process(output: str, repeats: int) -> dict[str, float]:
     """p50 ms of the query without HTTP: on the analysis connection, and on a sandbox cursor."""
-    from analysis.views import connect, connect_readonly, run_select
+    from analysis.sandbox import connect_readonly, run_select
+    from analysis.views import connect
 
     plain = connect(output)
     sandbox = connect_readonly(output)

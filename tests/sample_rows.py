@@ -1,7 +1,8 @@
 """Sample rows for tests that write results by hand: every column of ``SAMPLES``, with defaults.
 
 ``sample_row(**fields)`` gives one row dict (FLOPs derived from tokens and ``model_params``
-unless given); ``write_shard`` writes rows as one shard file where a sweep would put it.
+unless given); ``answered(key, answer)`` the answer columns of a sample that answered ``key``;
+``write_shard`` writes rows as one shard file where a sweep would put it.
 """
 
 from __future__ import annotations
@@ -58,6 +59,17 @@ def sample_row(**fields: Any) -> dict[str, Any]:
     row.setdefault("prompt_flops", 2.0 * row["model_params"] * row["prompt_tokens"])
     row.setdefault("completion_flops", 2.0 * row["model_params"] * row["completion_tokens"])
     return row
+
+
+def answered(key: str | None, answer: str) -> dict[str, Any]:
+    """The answer columns of a sample whose extracted answer (its answer key) is ``key`` (None:
+    nothing extracted), graded against the reference ``answer``."""
+    return {
+        "completion": "" if key is None else f"The answer is {key}.",
+        "extracted_answer": key,
+        "answer_key": key,
+        "correct": key == answer,
+    }
 
 
 def write_shard(store: ResultsStore, rows: list[dict[str, Any]], *, shard_id: str | None = None) -> str:

@@ -19,7 +19,7 @@ from scipy import stats
 from synthetic_accuracy import bootstrap_sweeps, majority_truth, simulate_majority_vote
 
 from analysis.bootstrap import percentile_interval
-from analysis.fits import compute_budget_winners, fit_compute_optimal, fit_power_law
+from analysis.compute_optimal import compute_budget_winners, fit_compute_optimal, fit_power_law
 
 SWEEPS, PROBLEMS, SAMPLES, RESAMPLES, REPLICATES = 200, 100, 16, 8, 1000
 N_VALUES = [1, 2, 4, 8, 16]

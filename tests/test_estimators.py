@@ -14,16 +14,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sample_rows import answered, sample_row, write_shard
 from scipy import stats
 
 from analysis.estimators import COLUMNS, PROBLEM_DTYPES, compute_accuracy, compute_problem_estimates, grid_of
 from analysis.subsets import SCORES, position_levels
 from analysis.views import connect
-from sweep.results.schema import SAMPLES
 from sweep.results.store import ResultsStore
 
 PARAMS = 1000  # policy parameters: FLOPs = 2 * PARAMS * tokens
@@ -51,40 +50,15 @@ def row(
     budget: int | None = None,
 ) -> Sample:
     scores = scores or {}
-    return {
-        "run_id": "run",
-        "shard_id": f"{model}-{strategy}",
-        "config_id": f"{model}-{strategy}",
-        "settings": "{}",
-        "model": model,
-        "model_params": PARAMS,
-        "strategy": strategy,
-        "dataset": dataset,
-        "problem_id": problem_id,
-        "prompt_id": f"prompt-{problem_id}",
-        "sample_index": index,
-        "seed": 0,
-        "temperature": temperature,
-        "completion": "" if key is None else f"The answer is {key}.",
-        "extracted_answer": key,
-        "answer_key": key,
-        "correct": key == answer,
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": tokens,
-        "finish_reason": "stop",
-        "cumulative_logprob": None,
-        "prompt_flops": 2.0 * PARAMS * prompt_tokens,
-        "completion_flops": 2.0 * PARAMS * tokens,
-        "context_flops": 2.0 * PARAMS * context_tokens,
-        "latency_s": 1.0,
-        "error": None,
-        "reward_model": "prm" if scores else None,
-        "step_scores": None,
-        **{f"score_{s}": scores.get(s) for s in SCORES},
-        "reward_flops": 2.0 * REWARD_PARAMS * tokens if scores else 0.0,
-        "budget": budget,
-        "node_id": index if budget is not None else None,
-    }
+    return sample_row(
+        shard_id=f"{model}-{strategy}", config_id=f"{model}-{strategy}", model=model, model_params=PARAMS,
+        strategy=strategy, dataset=dataset, problem_id=problem_id, prompt_id=f"prompt-{problem_id}",
+        sample_index=index, temperature=temperature, **answered(key, answer), prompt_tokens=prompt_tokens,
+        completion_tokens=tokens, context_flops=2.0 * PARAMS * context_tokens, latency_s=1.0,
+        reward_model="prm" if scores else None, **{f"score_{s}": scores.get(s) for s in SCORES},
+        reward_flops=2.0 * REWARD_PARAMS * tokens if scores else 0.0, budget=budget,
+        node_id=index if budget is not None else None,
+    )  # fmt: skip
 
 
 def write(root: Path, rows: list[Sample]) -> None:
@@ -93,11 +67,8 @@ def write(root: Path, rows: list[Sample]) -> None:
     shards: dict[tuple[str, str], list[Sample]] = defaultdict(list)
     for r in rows:
         shards[(r["model"], r["strategy"])].append(r)
-    for (model, strategy), shard in shards.items():
-        table = pa.Table.from_pylist(shard[::-1], schema=SAMPLES)
-        shard_id = f"{model}-{strategy}"
-        path = store.samples_path(model, strategy, shard_id)
-        store.write_table(path, table, schema=SAMPLES, shard_id=shard_id)
+    for shard in shards.values():
+        write_shard(store, shard[::-1])
 
 
 def accuracy(root: Path, **kwargs: Any) -> pd.DataFrame:

@@ -1,5 +1,6 @@
-"""analysis/fits.py: each fit recovers parameters planted in synthetic data, its intervals are the
-refits on the table's bootstrap replicates, and it never raises. Coverage: test_coverage.py."""
+"""The fits (analysis/saturation.py, log_flops.py, compute_optimal.py; analysis/fits.py's shared
+intervals): each recovers parameters planted in synthetic data, its intervals are the refits on
+the table's bootstrap replicates, and it never raises. Coverage: test_coverage.py."""
 
 from __future__ import annotations
 
@@ -11,19 +12,17 @@ from hypothesis import strategies as st
 from scipy import optimize
 from synthetic_accuracy import COLUMNS, add_problem_bootstrap, make_accuracy_table
 
-from analysis.fits import (
-    NO_REPLICATES,
+from analysis.compute_optimal import (
     PAPER_ALPHA,
     PAPER_BETA,
     compute_budget_winners,
     fit_compute_optimal,
-    fit_log_flops,
     fit_power_law,
-    fit_saturation,
-    fit_saturation_columns,
-    saturation_curve,
     winning_points,
 )
+from analysis.fits import NO_REPLICATES
+from analysis.log_flops import fit_log_flops
+from analysis.saturation import fit_saturation, fit_saturation_columns, saturation_curve
 
 NS = np.array([1, 2, 4, 8, 16, 32, 64, 128, 256])
 

@@ -1,4 +1,4 @@
-"""analysis/query.py and views.connect_readonly: real SQL on real Parquet, real attacks on the sandbox."""
+"""analysis/query.py and sandbox.connect_readonly: real SQL on real Parquet, real attacks on the sandbox."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analysis.query import main
-from analysis.views import QueryCancelled, QueryRefused, QueryTimeout, connect_readonly, run_select
+from analysis.sandbox import QueryCancelled, QueryRefused, QueryTimeout, connect_readonly, run_select
 from sweep.results.schema import PROBLEMS, SAMPLES
 from sweep.results.store import ResultsStore
 

@@ -18,7 +18,7 @@ import pytest
 from sample_rows import sample_row, write_shard
 from synthetic_accuracy import make_accuracy_table
 
-from analysis.fits import fit_compute_optimal, fit_saturation
+from analysis.compute_optimal import fit_compute_optimal
 from analysis.frontier import compute_frontier
 from analysis.methods import FAMILIES, curve_table, family_of, parse_method
 from analysis.plots import (
@@ -30,6 +30,7 @@ from analysis.plots import (
     plot_tree,
 )
 from analysis.report import build_report, main
+from analysis.saturation import fit_saturation
 from analysis.tables import RunFacts, grid_table, largest_common_n, paper_table, runs_table
 
 FIGURES = ("fig-accuracy-vs-flops-math", "fig-accuracy-vs-n-math", "fig-coverage-math",

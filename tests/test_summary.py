@@ -11,10 +11,10 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sample_rows import answered, sample_row, write_shard
 
 from analysis.estimators import create_flops_macros
 from analysis.views import connect, query
-from sweep.results.schema import SAMPLES
 from sweep.results.store import ResultsStore
 
 PARAMS = 1000  # model parameters: completion_flops = 2 * PARAMS * tokens
@@ -39,45 +39,20 @@ def sample(
     reward_tokens: float = 0.0,
     budget: int | None = None,
 ) -> dict[str, Any]:
-    return {
-        "run_id": "run",
-        "shard_id": shard_id,
-        "config_id": shard_id,
-        "settings": "{}",
-        "model": model,
-        "model_params": PARAMS,
-        "strategy": strategy,
-        "dataset": dataset,
-        "problem_id": problem_id,
-        "prompt_id": f"prompt-{problem_id}",
-        "sample_index": index,
-        "seed": 0,
-        "temperature": 1.0,
-        "completion": "" if key is None else f"The answer is {key}.",
-        "extracted_answer": key,
-        "answer_key": key,
-        "correct": key == answer and error is None,
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": tokens,
-        "finish_reason": None if error else "stop",
-        "cumulative_logprob": None,
-        "prompt_flops": 2.0 * PARAMS * prompt_tokens,
-        "completion_flops": 2.0 * PARAMS * tokens,
-        "context_flops": 2.0 * PARAMS * context_tokens,
-        "latency_s": latency,
-        "error": error,
-        "reward_flops": 2.0 * REWARD_PARAMS * reward_tokens,
-        "budget": budget,
-        "node_id": index if budget is not None else None,
-    }
+    return sample_row(
+        shard_id=shard_id, config_id=shard_id, model=model, model_params=PARAMS, strategy=strategy,
+        dataset=dataset, problem_id=problem_id, prompt_id=f"prompt-{problem_id}", sample_index=index,
+        **(answered(key, answer) | {"correct": key == answer and error is None}),  # a failed sample is wrong
+        prompt_tokens=prompt_tokens, completion_tokens=tokens, finish_reason=None if error else "stop",
+        context_flops=2.0 * PARAMS * context_tokens, latency_s=latency, error=error,
+        reward_flops=2.0 * REWARD_PARAMS * reward_tokens, budget=budget,
+        node_id=index if budget is not None else None,
+    )  # fmt: skip
 
 
-def write_shard(
-    root: Path, rows: list[dict[str, Any]], *, shard_id: str, model: str = "m", strategy: str = "s"
-) -> None:
-    store = ResultsStore(str(root))
-    table = pa.Table.from_pylist(rows, schema=SAMPLES)
-    store.write_table(store.samples_path(model, strategy, shard_id), table, schema=SAMPLES, shard_id=shard_id)
+def write(root: Path, rows: list[dict[str, Any]]) -> None:
+    """``rows`` (one model, strategy and shard id) as one shard file under ``root``."""
+    write_shard(ResultsStore(str(root)), rows)
 
 
 def as_rows(table: pa.Table) -> dict[tuple[str, str, int], dict[str, Any]]:
@@ -134,20 +109,20 @@ def output(tmp_path: Path) -> Path:
         for i, key in enumerate(keys)
     ]
     # Rows in a scrambled order: the SQL must not rely on file order.
-    write_shard(root, sampled[::-1], shard_id="shard-s")
+    write(root, sampled[::-1])
     greedy_keys = {"p1": ("2", "2"), "p2": ("5", "4"), "p3": ("7", None), "p4": ("9", "9")}
     greedy = [
         sample(shard_id="shard-g", problem_id=pid, index=0, key=key, answer=answer, tokens=5, strategy="g")
         for pid, (answer, key) in greedy_keys.items()
     ]
-    write_shard(root, greedy, shard_id="shard-g", strategy="g")
+    write(root, greedy)
     # A stale shard of the same strategy from an older grid: all right, far more tokens. Must be ignored.
     stale = [
         sample(shard_id="shard-old", problem_id=pid, index=i, key=answer, answer=answer, tokens=999)
         for pid, (answer, _) in VOTES.items()
         for i in range(4)
     ]
-    write_shard(root, stale, shard_id="shard-old")
+    write(root, stale)
     return root
 
 
@@ -204,7 +179,7 @@ def test_tree_search_flops_follow_the_rule(tmp_path: Path) -> None:
         for pid in ("p1", "p2")
         for i in range(4)
     ]  # fmt: skip
-    write_shard(root, rows, shard_id="t", strategy="rebase")
+    write(root, rows)
     (row,) = run_summary(root, ["t"], [("rebase", "majority_vote", 4)]).to_pylist()
     policy = 2.0 * PARAMS * (70 + 4 * (20 + 7.5))
     reward = 2.0 * REWARD_PARAMS * 4 * 30.0
@@ -245,7 +220,7 @@ def test_models_and_datasets_are_separate_groups(tmp_path: Path) -> None:
             )
             for i in range(2)
         ]
-        write_shard(root, rows, shard_id=f"{model}-{dataset}", model=model)
+        write(root, rows)
     table = run_summary(root, ["m1-d", "m2-d", "m1-e"], [("s", "majority_vote", 2)])
     got = {(r["model"], r["dataset"]): r["accuracy"] for r in table.to_pylist()}
     assert got == {("m1", "d"): 1.0, ("m2", "d"): 0.0, ("m1", "e"): 0.0}
@@ -293,7 +268,7 @@ def test_sql_majority_vote_matches_reference(case: tuple[dict[str, VoteRow], lis
             for pid, (answer, keys) in votes.items()
             for i, key in enumerate(keys)
         ]
-        write_shard(root, rows, shard_id="x")
+        write(root, rows)
         table = run_summary(root, ["x"], [("s", "majority_vote", n) for n in ns])
     got = {r["n"]: r["accuracy"] for r in table.to_pylist()}
     expected = {n: sum(reference_majority(k, a, n) for a, k in votes.values()) / len(votes) for n in ns}

@@ -1,30 +1,8 @@
 -- The samples of the groups $gids as numbers, for the resampling estimators: one row per
 -- sample in (pid, sample_index) order, so each problem's samples are contiguous and its k-th row
 -- is its k-th sample. kid numbers the problem's answer keys 0, 1, ... (null: no answer, no vote);
--- key_correct: whether that answer key is right (any sample with it graded right).
-WITH s AS (
-    SELECT * REPLACE (coalesce(budget, 0) AS budget) FROM samples
-),
-keys AS (
-    SELECT model, strategy, dataset, budget, problem_id, answer_key,
-           (row_number() OVER (
-               PARTITION BY model, strategy, dataset, budget, problem_id ORDER BY answer_key
-           ) - 1)::INTEGER AS kid,
-           bool_or(correct) AS key_correct
-    FROM s
-    WHERE answer_key IS NOT NULL
-    GROUP BY model, strategy, dataset, budget, problem_id, answer_key
-)
-SELECT p.pid,
-       k.kid,
-       coalesce(k.key_correct, false) AS key_correct,
-       s.correct,
-       s.score_last,
-       s.score_min,
-       s.score_prod,
-       s.score_mean
-FROM s
-JOIN est_problems p USING (model, strategy, dataset, budget, problem_id)
-LEFT JOIN keys k USING (model, strategy, dataset, budget, problem_id, answer_key)
-WHERE list_contains($gids, p.gid)
-ORDER BY p.pid, s.sample_index;
+-- key_correct: whether that answer key is right (estimator_keyed_samples.sql).
+SELECT pid, kid, key_correct, correct, score_last, score_min, score_prod, score_mean
+FROM est_keyed_samples
+WHERE list_contains($gids, gid)
+ORDER BY pid, sample_index;

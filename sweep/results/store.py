@@ -1,5 +1,10 @@
 """Results layout and idempotent, atomic Parquet writes (local paths or pyarrow filesystem URIs).
 
+The layout is written here once, for the writer and every reader: one folder per table
+(``TABLES``), partitioned by model and strategy (samples, nodes), dataset (problems) or model
+(prompts), one file per shard. Readers take ``table_glob`` and ``has_files`` instead of
+spelling paths themselves.
+
 A shard's file is written to a temporary name and renamed into place, so a file at its
 final name is either whole or absent. A file counts as complete only if its footer reads,
 its schema is ours, its row count is the one the shard must produce and every page reads
@@ -38,6 +43,7 @@ META_SHARD = b"scaling_sweep.shard_id"
 META_ROWS = b"scaling_sweep.rows"
 META_VERSION = b"scaling_sweep.schema_version"
 LOCK_NAME = ".sweep.lock"
+TABLES = ("samples", "problems", "prompts", "nodes")  # nodes: tree-search strategies only
 
 
 class OutputError(Exception):
@@ -83,17 +89,43 @@ class ResultsStore:
     def root(self) -> str:
         return self._fs_root[1]
 
+    @property
+    def scheme(self) -> str:
+        """What a reader such as DuckDB puts before ``root``: ``s3://`` and the like; empty for a
+        local folder (a ``file://`` URI too), whose root is a plain path."""
+        if "://" in self.output and not self.output.startswith("file://"):
+            return self.output.split("://", 1)[0] + "://"
+        return ""
+
+    def uri(self, path: str) -> str:
+        """``path`` (one of this store's, under ``root``) as a reader opens it: with ``scheme``."""
+        return self.scheme + path
+
+    def table_dir(self, table: str) -> str:
+        """The folder of one of ``TABLES``; its files lie in partition folders below it."""
+        assert table in TABLES, table
+        return f"{self.root}/{table}"
+
+    def table_glob(self, table: str) -> str:
+        """Every Parquet file of ``table``, every run's, as one glob a reader opens (``uri``)."""
+        return self.uri(f"{self.table_dir(table)}/**/*.parquet")
+
+    def has_files(self, table: str) -> bool:
+        """Whether any Parquet file of ``table`` exists (a fresh or partial folder may have none)."""
+        selector = pafs.FileSelector(self.table_dir(table), recursive=True, allow_not_found=True)
+        return any(info.path.endswith(".parquet") for info in self.fs.get_file_info(selector))
+
     def samples_path(self, model: str, strategy: str, shard_id: str) -> str:
-        return f"{self.root}/samples/model={model}/strategy={strategy}/{shard_id}.parquet"
+        return f"{self.table_dir('samples')}/model={model}/strategy={strategy}/{shard_id}.parquet"
 
     def nodes_path(self, model: str, strategy: str, shard_id: str) -> str:
-        return f"{self.root}/nodes/model={model}/strategy={strategy}/{shard_id}.parquet"
+        return f"{self.table_dir('nodes')}/model={model}/strategy={strategy}/{shard_id}.parquet"
 
     def problems_path(self, dataset: str, digest: str) -> str:
-        return f"{self.root}/problems/dataset={dataset}/{digest}.parquet"
+        return f"{self.table_dir('problems')}/dataset={dataset}/{digest}.parquet"
 
     def prompts_path(self, model: str, digest: str) -> str:
-        return f"{self.root}/prompts/model={model}/{digest}.parquet"
+        return f"{self.table_dir('prompts')}/model={model}/{digest}.parquet"
 
     @property
     def manifest_path(self) -> str:

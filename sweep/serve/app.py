@@ -53,7 +53,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from ray import serve
 
-from analysis.views import DEFAULT_MAX_ROWS, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, Watchdog
+from analysis.sandbox import DEFAULT_MAX_ROWS, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -367,7 +367,7 @@ class SweepService:
     async def _sql(self, query: str) -> Response:
         import duckdb
 
-        from analysis.views import QueryRefused
+        from analysis.sandbox import QueryRefused
 
         cancel = threading.Event()
         job = self._pool.submit(self._run_query, query, cancel)
@@ -387,7 +387,7 @@ class SweepService:
     def _run_query(self, query: str, cancel: threading.Event) -> bytes:
         """On a worker thread: the query on its own cursor, and the JSON body of its rows."""
         from analysis.query import jsonable
-        from analysis.views import QueryTimeout, run_select
+        from analysis.sandbox import QueryTimeout, run_select
 
         start = time.perf_counter()
         cursor = self._current_views().cursor()
@@ -425,7 +425,7 @@ class SweepService:
 
     def _current_views(self) -> Any:
         """The replica's read-only views; rebuilt (and the caches reset) when manifest.json changes."""
-        from analysis.views import connect_readonly
+        from analysis.sandbox import connect_readonly
 
         version = _manifest_version(self._output)
         with self._views_lock:
