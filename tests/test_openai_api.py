@@ -9,15 +9,12 @@ import math
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from serve_app import QUESTION, ROOT, deploy, run_tiny_sweep, serve_on_loopback
 
-ROOT = Path(__file__).resolve().parent.parent
 MODEL = "smollm2-135m-instruct"
-QUESTION = "Tom has 3 apples. He buys 2 more apples. How many apples does Tom have now?"
 PRM = {  # the policy model as its own step-token PRM: the same engine actor serves both
     "name": "smol-prm",
     "path": MODEL,
@@ -30,38 +27,21 @@ PRM = {  # the policy model as its own step-token PRM: the same engine actor ser
 }
 
 
+def score_sampling_with_the_prm(raw: dict[str, Any]) -> None:
+    raw["reward_models"] = [PRM]
+    raw["strategies"][1]["reward_model"] = "smol-prm"
+
+
 @pytest.fixture(scope="module")
 def sweep_output(engine_pool: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """tiny.yaml with its sampling scored by a PRM, run once on the real engine."""
-    from sweep.config import load_config
-    from sweep.driver import run_sweep
-
-    folder = tmp_path_factory.mktemp("openai")
-    raw = yaml.safe_load((ROOT / "tests" / "configs" / "tiny.yaml").read_text())
-    raw["output"] = str(folder / "out")
-    raw["reward_models"] = [PRM]
-    raw["strategies"][1]["reward_model"] = "smol-prm"
-    (folder / "grid.yaml").write_text(yaml.safe_dump(raw))
-    config = load_config(folder / "grid.yaml")
-    outcome = run_sweep(config, show_progress=False)
-    assert not outcome.shards_failed
-    return config
+    return run_tiny_sweep(tmp_path_factory.mktemp("openai"), edit=score_sampling_with_the_prm)
 
 
 @pytest.fixture(scope="module")
 def base_url(sweep_output: Any) -> Iterator[str]:
-    from ray import serve
-    from test_serve import free_port
-
-    from sweep.serve.app import build_app
-
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    try:
-        serve.run(build_app(sweep_output.output), name="sweep-openai", route_prefix="/")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        serve.shutdown()
+    with serve_on_loopback() as port:
+        yield deploy(sweep_output.output, port=port, name="sweep-openai")
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +193,8 @@ def resolve(config_name: str, **fields: Any) -> Any:
     import pandas as pd
 
     from sweep.config import load_config
-    from sweep.serve.openai_api import parse_request, resolve_choice
+    from sweep.serve.openai_choice import resolve_choice
+    from sweep.serve.openai_request import parse_request
 
     config = load_config(ROOT / "tests" / "configs" / config_name)
     request = parse_request({"model": MODEL, "messages": [{"role": "user", "content": QUESTION}], **fields})
@@ -250,7 +231,7 @@ def test_strategy_fields_map_to_a_choice() -> None:
 def test_mapping_refusals_name_what_exists(
     config_name: str, fields: dict[str, Any], param: str, message: str
 ) -> None:
-    from sweep.serve.openai_api import OpenAIError
+    from sweep.serve.openai_request import OpenAIError
 
     with pytest.raises(OpenAIError, match=message) as caught:
         resolve(config_name, **fields)

@@ -13,37 +13,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from serve_app import QUESTION, ROOT, call, deploy, free_port, run_tiny_sweep, serve_on_loopback
 
-ROOT = Path(__file__).resolve().parent.parent
 # A cross join of 10^12 pairs: minutes of work for DuckDB, the kind a typo in a join makes.
 RUNAWAY = "SELECT sum(a.i * b.i) FROM range(1000000) a(i), range(1000000) b(i)"
-QUESTION = "Tom has 3 apples. He buys 2 more apples. How many apples does Tom have now?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(url: str, body: dict[str, Any] | bytes | None = None, *, timeout: float = 600) -> tuple[int, Any]:
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read().decode()
-            kind = response.headers.get("Content-Type", "")
-            return response.status, json.loads(raw) if "json" in kind else raw
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read().decode())
 
 
 def sql(base: str, query: str) -> tuple[int, Any]:
@@ -61,49 +40,33 @@ def wait_for(condition: Callable[[], bool], *, bound_s: float, what: str) -> Non
 @pytest.fixture(scope="module")
 def sweep_output(engine_pool: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """tiny.yaml run once on the real engine; the config, with its output folder."""
-    from sweep.config import load_config
-    from sweep.driver import run_sweep
-
-    config = load_config(ROOT / "tests" / "configs" / "tiny.yaml")
-    config = config.model_copy(update={"output": str(tmp_path_factory.mktemp("serve") / "out")})
-    outcome = run_sweep(config, show_progress=False)
-    assert not outcome.shards_failed
-    return config
+    return run_tiny_sweep(tmp_path_factory.mktemp("serve"))
 
 
 @pytest.fixture(scope="module")
 def serve_port(sweep_output: Any) -> Iterator[int]:
-    from ray import serve
-
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    try:
+    with serve_on_loopback() as port:
         yield port
-    finally:
-        serve.shutdown()
 
 
 @pytest.fixture(scope="module")
 def served(serve_port: int, sweep_output: Any) -> str:
     """The app with its default limits, but a timeout so long that only a disconnect stops a runaway join."""
-    from ray import serve
-
-    from sweep.serve.app import build_app
-
-    serve.run(build_app(sweep_output.output, sql_timeout_s=120), name="sweep-test", route_prefix="/")
-    return f"http://127.0.0.1:{serve_port}"
+    return deploy(sweep_output.output, port=serve_port, name="sweep-test", sql_timeout_s=120)
 
 
 @pytest.fixture(scope="module")
 def strict(serve_port: int, sweep_output: Any) -> str:
     """A second app over the same results with small limits; it starts no engine until a test asks."""
-    from ray import serve
-
-    from sweep.serve.app import build_app
-
-    app = build_app(sweep_output.output, sql_timeout_s=2, sql_max_rows=7, max_ongoing_requests=4)
-    serve.run(app, name="sweep-strict", route_prefix="/strict")
-    return f"http://127.0.0.1:{serve_port}/strict"
+    return deploy(
+        sweep_output.output,
+        port=serve_port,
+        name="sweep-strict",
+        route_prefix="/strict",
+        sql_timeout_s=2,
+        sql_max_rows=7,
+        max_ongoing_requests=4,
+    )
 
 
 def status(base: str) -> dict[str, Any]:
@@ -336,7 +299,8 @@ def test_app_options(tmp_path: Path) -> None:
     from pydantic import ValidationError
     from ray.serve import Application
 
-    from sweep.serve.app import ServeOptions, app_builder
+    from sweep.serve import app_builder
+    from sweep.serve.options import ServeOptions
 
     assert isinstance(app_builder({"output": str(tmp_path)}), Application)
     assert isinstance(

@@ -1,5 +1,6 @@
-"""Serving a sweep: the Ray Serve app (``app``), ``/solve`` (``solve``) and the OpenAI-compatible
-routes (``openai_api``).
+"""Serving a sweep: the Ray Serve app (``app``; its ``options``, ``sql`` runner and ``engines``),
+its command line (``cli``), ``/solve`` (``solve``) and the OpenAI-compatible routes
+(``openai_request``, ``openai_choice``, ``openai_api``).
 
     python -m sweep.serve results/smoke [--port 8000]
     serve run sweep.serve:app_builder output=results/smoke

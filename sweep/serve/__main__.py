@@ -1,8 +1,8 @@
-"""``python -m sweep.serve``: the command line of ``sweep.serve.app``."""
+"""``python -m sweep.serve``: the command line of the Serve app (``sweep.serve.cli``)."""
 
 import sys
 
-from sweep.serve.app import main
+from sweep.serve.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

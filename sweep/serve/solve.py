@@ -28,6 +28,7 @@ from sweep.inference.scorers import AGGREGATIONS, Scorer, aggregate
 from sweep.inference.strategies import STRATEGIES, RawSample, TreeSearchSettings
 
 ORACLE_METHODS = ("pass_at_n",)
+MAX_QUESTION_CHARS = 100_000  # beyond any context a model of the sweep could read; tokens are checked after
 
 
 class SolveFailed(RuntimeError):
@@ -209,12 +210,12 @@ def _adaptive_settings(sampling: Any, rule: Any, *, n_max: int) -> Any:
 
 
 def _settings_for(config: SweepConfig, choice: Choice) -> Any:
+    """The settings of the one run that draws ``choice.n``: sampling drawing exactly n, a tree
+    search's shard kind of budget n, else the entry as the sweep ran it."""
     entry = next(s for s in config.strategies if s.label == choice.strategy)
-    if isinstance(entry, TreeSearchSettings):
-        return next(kind for kind in entry.split() if kind.n_max == choice.n)
     if entry.name == "sampling":
         return entry.model_copy(update={"n": [choice.n]})
-    return entry
+    return next((kind for kind in entry.split() if kind.n_max == choice.n), entry)
 
 
 def _scores(
