@@ -1,7 +1,15 @@
 """Problems: load a configured dataset into a sorted, stable list of ``Problem`` records.
 
-Sources: GSM8K and MATH JSONL files, generic JSONL/Parquet with a field mapping, the
-Hugging Face hub (optional ``datasets`` package), and the built-in arithmetic generator.
+A ``datasets:`` entry is validated by its settings model (``sweep.data.settings``, one per
+``source``); its loader is registered by that ``source`` in ``LOADERS``: how its problems are
+read, and where its few-shot examples come from (a separate generator stream for arithmetic,
+a fixed built-in set for the others). Sources: GSM8K and MATH JSONL files, generic
+JSONL/Parquet with a field mapping, the Hugging Face hub (optional ``datasets`` package), and
+the built-in arithmetic generator (``sweep.data.arithmetic``). Every problem names the grader
+its dataset declares (``.grader``), a key into ``GRADERS``; a MATH record without an
+``answer`` field gets the last ``\\boxed{}`` of its solution, read by the answer helpers of
+``sweep.inference.grading.answers`` that read completions.
+
 Problems are sorted by ``problem_id``; ``limit`` then keeps a subset drawn with
 ``random.Random(dataset.seed)`` and re-sorted, so ids and subsets are stable across runs
 and machines. Prompt rendering and grading live elsewhere (``sweep.data.prompting``,

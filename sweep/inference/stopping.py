@@ -25,15 +25,15 @@ its answer's running tally (``tally``); the leading and runner-up counts, runs a
 shares of every prefix follow from running maxima, without a loop over draws. The sweep's live
 ``adaptive`` strategy and the offline replay (``analysis/adaptive.py``) call the same functions.
 
-Left out: drawing samples, grading, and what stopping costs (the FLOPs rule, ``sweep/inference/flops.py``).
-The Dirichlet criterion over all answers (Adaptive-Consistency's other rule) has no closed form
-and is not implemented.
+Left out: drawing samples, grading, and what stopping costs (the FLOPs rule,
+``sweep/inference/flops.py``). The Dirichlet criterion over all answers (Adaptive-Consistency's
+other rule) has no closed form and is not implemented.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, NotRequired, TypedDict, Unpack
 
 import numpy as np
 from scipy.special import betainc
@@ -239,41 +239,37 @@ def _hits(value: np.ndarray, *, threshold: float, window: int, samples: int) -> 
     return (value >= threshold) & checked
 
 
-def _rule(rule: Rule, threshold: float, window: int | None) -> StoppingRule:
-    """The rule with its default window: 1, and for ``esc`` its threshold (the paper's windows)."""
-    return StoppingRule(rule, threshold, window or (int(threshold) if rule == "esc" else 1))
+class RuleArgs(TypedDict):
+    """The keywords that name a rule in ``stop_index`` and ``fired``."""
+
+    rule: Rule
+    threshold: float
+    # Draws per round, the rule is checked after each; default 1, and for ``esc`` its threshold
+    # (the paper's windows).
+    window: NotRequired[int | None]
 
 
-def stop_index(
-    keys: np.ndarray,
-    scores: np.ndarray | None = None,
-    *,
-    rule: Rule,
-    threshold: float,
-    window: int | None = None,
-) -> np.ndarray:
-    """(...) -> how many of the draws ``keys`` (..., sample) the rule makes before it stops, in
-    [1, sample]; ``sample`` also when it never fires. ``window``: draws per round, the rule is
-    checked after each; default 1, and for ``esc`` its threshold (the paper's windows)."""
-    spec = _rule(rule, threshold, window)
+def _criterion(
+    keys: np.ndarray, scores: np.ndarray | None, *, rule: Rule, threshold: float, window: int | None = None
+) -> tuple[StoppingRule, Tallies, np.ndarray]:
+    """The rule with its default window, the tallies of ``keys`` and the rule's criterion on them."""
+    spec = StoppingRule(rule, threshold, window or (int(threshold) if rule == "esc" else 1))
     tallies = tally(keys, scores)
-    stop = first_stop(criterion(tallies, spec.rule), threshold=spec.threshold, window=spec.window)
+    return spec, tallies, criterion(tallies, spec.rule)
+
+
+def stop_index(keys: np.ndarray, scores: np.ndarray | None = None, **rule: Unpack[RuleArgs]) -> np.ndarray:
+    """(...) -> how many of the draws ``keys`` (..., sample) the rule makes before it stops, in
+    [1, sample]; ``sample`` also when it never fires."""
+    spec, tallies, value = _criterion(keys, scores, **rule)
+    stop = first_stop(value, threshold=spec.threshold, window=spec.window)
     return stop.reshape(tallies.shape)
 
 
-def fired(
-    keys: np.ndarray,
-    scores: np.ndarray | None = None,
-    *,
-    rule: Rule,
-    threshold: float,
-    window: int | None = None,
-) -> np.ndarray:
+def fired(keys: np.ndarray, scores: np.ndarray | None = None, **rule: Unpack[RuleArgs]) -> np.ndarray:
     """(...) -> whether the rule fires at a checked prefix of the draws so far (the last one
     included), as opposed to running out of draws: what a live sampler asks after each round."""
-    spec = _rule(rule, threshold, window)
-    tallies = tally(keys, scores)
-    value = criterion(tallies, spec.rule)
+    spec, tallies, value = _criterion(keys, scores, **rule)
     # The draws so far are all there are yet: the last one is checked as if it were the last allowed.
     hit = _hits(value, threshold=spec.threshold, window=spec.window, samples=value.shape[-1])
     return hit.any(axis=-1).reshape(tallies.shape)

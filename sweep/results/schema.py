@@ -18,20 +18,33 @@ import pyarrow as pa
 
 SCHEMA_VERSION = "3"
 
+# The columns several tables share, in the order each table lists them.
+# Who wrote a row: the run, the shard and the grid cell. ``config_id`` hashes the settings that
+# decide a row's content (the samples' ``settings``): rows of one grid cell share it, so two grids
+# written into one folder never pass for one (readers key uniqueness on config_id).
+_WRITTEN_BY = [
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("shard_id", pa.string(), nullable=False),
+    pa.field("config_id", pa.string(), nullable=False),
+]
+# Which problem a row is about; a problem_id is unique within its dataset.
+_PROBLEM = [
+    pa.field("dataset", pa.string(), nullable=False),
+    pa.field("problem_id", pa.string(), nullable=False),
+]
+_MODEL = pa.field("model", pa.string(), nullable=False)
+_STRATEGY = pa.field("strategy", pa.string(), nullable=False)
+
 SAMPLES = pa.schema(
     [
-        pa.field("run_id", pa.string(), nullable=False),
-        pa.field("shard_id", pa.string(), nullable=False),
+        *_WRITTEN_BY,
         # The settings that decide a row's content (model, engine, strategy, generation, prompt,
-        # seed, reward model), as JSON, and their hash: rows of one grid cell share them, so two
-        # grids written into one folder never pass for one (readers key uniqueness on config_id).
-        pa.field("config_id", pa.string(), nullable=False),
+        # seed, reward model), as JSON; config_id is their hash.
         pa.field("settings", pa.string(), nullable=False),
-        pa.field("model", pa.string(), nullable=False),
+        _MODEL,
         pa.field("model_params", pa.int64(), nullable=False),
-        pa.field("strategy", pa.string(), nullable=False),
-        pa.field("dataset", pa.string(), nullable=False),
-        pa.field("problem_id", pa.string(), nullable=False),
+        _STRATEGY,
+        *_PROBLEM,
         pa.field("prompt_id", pa.string(), nullable=False),
         pa.field("sample_index", pa.int32(), nullable=False),
         pa.field("seed", pa.int64()),
@@ -73,14 +86,11 @@ SAMPLES = pa.schema(
 
 NODES = pa.schema(
     [
-        pa.field("run_id", pa.string(), nullable=False),
-        pa.field("shard_id", pa.string(), nullable=False),
-        pa.field("config_id", pa.string(), nullable=False),
-        pa.field("model", pa.string(), nullable=False),
-        pa.field("strategy", pa.string(), nullable=False),
+        *_WRITTEN_BY,
+        _MODEL,
+        _STRATEGY,
         pa.field("budget", pa.int32(), nullable=False),
-        pa.field("dataset", pa.string(), nullable=False),
-        pa.field("problem_id", pa.string(), nullable=False),
+        *_PROBLEM,
         pa.field("tree_id", pa.string(), nullable=False),  # one search: (shard, problem)
         pa.field("node_id", pa.int32(), nullable=False),  # 0: the root (the prompt, no step)
         pa.field("parent_id", pa.int32()),
@@ -106,8 +116,7 @@ NODES = pa.schema(
 
 PROBLEMS = pa.schema(
     [
-        pa.field("dataset", pa.string(), nullable=False),
-        pa.field("problem_id", pa.string(), nullable=False),
+        *_PROBLEM,
         pa.field("question", pa.string(), nullable=False),
         pa.field("reference_answer", pa.string(), nullable=False),
         pa.field("grader", pa.string(), nullable=False),
@@ -118,9 +127,8 @@ PROBLEMS = pa.schema(
 
 PROMPTS = pa.schema(
     [
-        pa.field("model", pa.string(), nullable=False),
-        pa.field("dataset", pa.string(), nullable=False),
-        pa.field("problem_id", pa.string(), nullable=False),
+        _MODEL,
+        *_PROBLEM,
         pa.field("prompt_id", pa.string(), nullable=False),
         pa.field("prompt", pa.string(), nullable=False),
         pa.field("prompt_tokens", pa.int32(), nullable=False),

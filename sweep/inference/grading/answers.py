@@ -3,8 +3,8 @@
 Used by grading (completions), by ``/solve`` (vote keys) and by problem loading (MATH
 solutions without an ``answer`` field). Nothing here imports sympy or math-verify: this runs
 in-process in every shard and in the Serve app, and must be fast and unable to hang.
-Symbolic reading of LaTeX lives in ``sweep.inference.grading.math_grader``. Every function is total: malformed
-text gives ``None``, never an exception.
+Symbolic reading of LaTeX lives in ``sweep.inference.grading.math_grader``. Every function is
+total: malformed text gives ``None``, never an exception.
 
 Hand-written rules, and why math-verify is not used for them:
 

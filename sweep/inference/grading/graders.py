@@ -5,7 +5,8 @@ takes a batch of extracted answers and reference answers and returns one ``Grade
 so a grader with setup cost (the math-verify process pool) pays it once per batch.
 
 - ``numeric``: exact rationals via ``fractions.Fraction``; in-process, no timeout needed.
-- ``math``: math-verify in a process pool with per-item timeouts (``sweep.inference.grading.math_grader``).
+- ``math``: math-verify in a process pool with per-item timeouts
+  (``sweep.inference.grading.math_grader``).
 
 Both derive an answer's key and its grade from one parse of it (``read_number``,
 ``read_math_answer``), so within one problem two answers with the same key always get the

@@ -1,15 +1,25 @@
-"""Reward models that score solutions step by step, registered by name.
+"""Reward models that score solutions step by step: the interface every kind meets.
 
 A scorer turns (prompt, completion) pairs into one score per step (``StepScores``); the
-aggregates (last, min, prod, mean) feed best-of-n and weighted voting later. Kinds:
-- ``step_token``: a causal-LM PRM in the Math-Shepherd style, read through next-token
-  log-probabilities at a step tag (``sweep/inference/scorers/step_token.py``).
-- ``self_logprob``: the policy's own mean token log-probability per step, no extra model
-  (``sweep/inference/scorers/self_logprob.py``).
-- ``pooling``: a PRM with a reward head served by vLLM's pooling runner (``sweep/inference/scorers/pooling.py``).
-
+aggregates (last, min, prod, mean, ``aggregate``) feed best-of-n and weighted voting later.
 Every scorer scores whole solutions (``score``, for sampled solutions) and the last step of a
-partial one (``score_last``, for tree search, which scores each new node once).
+partial one (``score_last``, for tree search, which scores each new node once). A batch the
+engine refuses is read again by halves (``score_apart``), so one input too long for the reward
+model fails alone.
+
+This module holds only that interface (``Scorer``, ``RewardEngine``, ``StepScores``); the kinds
+live beside it and are registered by name in ``SCORERS`` (``registry.py``), which a
+``reward_models:`` entry's ``kind`` is validated against:
+
+- ``step_token``: a causal-LM PRM in the Math-Shepherd style, read through next-token
+  log-probabilities at a step tag (``step_token.py``).
+- ``self_logprob``: the policy's own mean token log-probability per step, no extra model
+  (``self_logprob.py``).
+- ``pooling``: a PRM with a reward head served by vLLM's pooling runner (``pooling.py``).
+
+Each kind is a ``StepScorer`` (``base.py``): the settings every kind accepts, its reading of a
+solution into steps, and what it declares as data (``reads_policy``: it scores with the policy's
+own engine; ``prefix_cached``: a partial solution's shared prefix comes from the cache).
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Tree-search building blocks shared by the REBASE and MCTS strategies (pure logic, no engine)."""
+"""Tree-search building blocks shared by the tree-search strategies (beam search, REBASE, MCTS) (pure logic, no engine)."""

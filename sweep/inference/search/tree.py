@@ -1,4 +1,4 @@
-"""Batched tree expansion and scoring, shared by the tree-search strategies (REBASE, MCTS).
+"""Batched tree expansion and scoring, shared by the tree-search strategies (beam, REBASE, MCTS).
 
 One call expands many nodes of many problems' trees at once: one generation request per
 node (n = its number of children, stopping at the step delimiter), all sent in one batch,
@@ -7,7 +7,8 @@ the prefix cache. One call scores every new node with the reward model, also in 
 
 Compute is recorded per node: generated tokens, its share of the uncached context its
 request encoded (vLLM reports the cached part), and the reward-model tokens it added.
-What it leaves out: choosing which nodes to expand (the strategies do that).
+What it leaves out: choosing which nodes to expand (the strategies do that; their driver,
+``sweep/inference/strategies/tree_search.py``, hands them ``grow`` as their ``expand``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Inference strategies, registered by name.
 
 Each strategy is a settings model (validated from one ``strategies:`` entry of the grid)
-plus a plain function with the shared signature ``run(problems, *, settings, engine,
-scorer, generation, seed) -> StrategyOutput`` (the samples and, for tree search, the trees).
-Config validation checks names against ``STRATEGIES``; the scheduler looks strategies up
-here; nothing branches on names.
+plus a callable with the shared signature ``run(problems, *, settings, engine, scorer,
+generation, seed) -> StrategyOutput`` (the samples and, for tree search, the trees): a plain
+function, or for a tree search its search function wrapped in ``TreeStrategy``
+(``tree_search.py``). Config validation checks names against ``STRATEGIES``; the runner and
+``/solve`` look strategies up here; nothing branches on names.
 """
 
 from __future__ import annotations

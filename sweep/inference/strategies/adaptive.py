@@ -3,8 +3,8 @@
 Every still-open problem of a shard draws its next round of ``window`` samples in one engine
 batch; the round's answers are keyed by the problem's grader (equivalent answers share a key,
 as in voting), scored by the reward model when the rule reads scores, and the stopping rule
-of ``sweep/inference/stopping.py`` (ESC, Adaptive-Consistency's Beta criterion, score-weighted) decides
-which problems stop. The offline replay (``analysis/adaptive.py``) calls the same rule on
+of ``sweep/inference/stopping.py`` (ESC, Adaptive-Consistency's Beta criterion,
+score-weighted) decides which problems stop. The offline replay (``analysis/adaptive.py``) calls the same rule on
 random orderings of a fixed-n sweep's stored samples, so the two can be compared.
 
 Only the samples drawn are written, each with its ``round``; every row of a problem carries
@@ -23,9 +23,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import ConfigDict, Field, PositiveInt, model_validator
 
-from actors.protocol import Engine, GenerationRequest
+from actors.protocol import Engine, GenerationRequest, RequestFailed
 from sweep.data.prompting import PromptedProblem
-from sweep.inference.scorers import Scorer, aggregate
+from sweep.inference.grading.graders import GRADERS, extract_answer
+from sweep.inference.scorers import Scorer, aggregate, score_apart
 from sweep.inference.stopping import RULES, StoppingRule, fired
 from sweep.inference.strategies.base import (
     GenerationConfig,
@@ -86,11 +87,6 @@ def run_adaptive(
     seed: int,
 ) -> StrategyOutput:
     """Rounds of ``window`` draws for every open problem at once, until each stops."""
-    from sweep.inference.grading.graders import (
-        GRADERS,
-        extract_answer,
-    )  # grading imports the dataset settings: not at import time
-
     if settings.rule == "weighted":
         assert scorer is not None, "config validation requires a reward model for the weighted rule"
     drawn: dict[str, list[RawSample]] = {p.problem.problem_id: [] for p in problems}
@@ -200,9 +196,6 @@ def _score_round(
 ) -> list[tuple[list[float], float]]:
     """Each new sample's step scores and the reward-model tokens they cost; none for a sample that
     failed or that the reward model refused (it then casts no weighted vote)."""
-    from actors.protocol import RequestFailed
-    from sweep.inference.scorers import score_apart
-
     assert scorer is not None
     live = [i for i, (_, s) in enumerate(fresh) if s.error is None]
     read = score_apart(scorer.score, [(fresh[i][1].prompt, fresh[i][1].completion) for i in live])

@@ -10,6 +10,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -100,6 +101,17 @@ class StrategySettings(BaseModel):
     def generation_identity(self) -> dict[str, Any]:
         """What determines the generated samples; part of the shard id."""
         return {**self.model_dump(exclude=set(self.evaluation_fields)), "n_max": self.n_max}
+
+
+def sorted_unique(name: str) -> Any:
+    """A validator of the list field ``name`` that sorts it and drops repeats (sample counts,
+    budgets): ``[4, 1, 4]`` and ``[1, 4]`` are one entry, with one shard id. Assign it in the
+    settings class body: ``_sorted_unique = sorted_unique("n")``."""
+
+    def _sorted_unique(cls: type, value: list[int]) -> list[int]:
+        return sorted(set(value))
+
+    return field_validator(name)(classmethod(_sorted_unique))
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,9 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from actors.protocol import Engine
-from sweep.data.prompting import PromptedProblem
-from sweep.inference.scorers import Scorer
-from sweep.inference.search.tree import Tree, grow
+from sweep.inference.search.tree import Tree
 from sweep.inference.search.uct import SearchNode
-from sweep.inference.strategies.base import GenerationConfig, StrategyOutput
-from sweep.inference.strategies.tree_search import TreeSearchSettings, leaf_samples
+from sweep.inference.strategies.tree_search import Expand, TreeSearchSettings, TreeStrategy, search_by_depth
 
 
 class BeamSettings(TreeSearchSettings):
@@ -37,34 +33,20 @@ class BeamSettings(TreeSearchSettings):
         return None  # between N / M and N finished leaves per problem
 
 
-def run_beam(
-    problems: list[PromptedProblem],
-    *,
-    settings: BeamSettings,
-    engine: Engine,
-    scorer: Scorer | None,
-    generation: GenerationConfig,
-    seed: int,
-) -> StrategyOutput:
-    assert scorer is not None, "config validation requires a reward model"
-    params = settings.expansion(delimiter=scorer.delimiter, generation=generation)
+def search_beam(trees: list[Tree], *, settings: BeamSettings, expand: Expand) -> list[list[SearchNode]]:
     beams = settings.budget // settings.beam_width
-    trees = [Tree(problem=p) for p in problems]
     finished = {id(t): 0 for t in trees}
-    frontier: list[tuple[Tree, SearchNode, int]] = [(t, t.root, settings.budget) for t in trees]
-    while frontier:
-        grown = grow(frontier, engine=engine, params=params, scorer=scorer)
-        frontier = []
-        for tree in trees:
-            fresh = grown.get(id(tree), [])
-            finished[id(tree)] += sum(node.terminal for node in fresh)
-            ranked = sorted((n for n in fresh if not n.terminal), key=lambda n: (-(n.score or 0.0), n.node_id))
-            keep = max(beams - finished[id(tree)], 0)
-            for node in ranked[keep:]:
-                node.finish = "pruned"
-            frontier += [(tree, node, settings.beam_width) for node in ranked[:keep]]
-    samples = []
-    for tree in trees:
-        leaves = [node for node in tree.nodes if node.terminal]
-        samples.extend(leaf_samples(tree, leaves, budget=settings.budget, seed=seed))
-    return StrategyOutput(samples=samples, trees=trees)
+
+    def keep_best(tree: Tree, fresh: list[SearchNode]) -> list[tuple[SearchNode, int]]:
+        finished[id(tree)] += sum(node.terminal for node in fresh)
+        ranked = sorted((n for n in fresh if not n.terminal), key=lambda n: (-(n.score or 0.0), n.node_id))
+        keep = max(beams - finished[id(tree)], 0)
+        for node in ranked[keep:]:
+            node.finish = "pruned"
+        return [(node, settings.beam_width) for node in ranked[:keep]]
+
+    search_by_depth(trees, budget=settings.budget, expand=expand, choose=keep_best)
+    return [[node for node in tree.nodes if node.terminal] for tree in trees]
+
+
+run_beam = TreeStrategy(search_beam)

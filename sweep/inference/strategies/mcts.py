@@ -14,13 +14,10 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from actors.protocol import Engine
-from sweep.data.prompting import PromptedProblem
-from sweep.inference.scorers import Scorer
-from sweep.inference.search.tree import Tree, grow
+from sweep.inference.search.tree import Tree
 from sweep.inference.search.uct import SearchNode, select_leaf
-from sweep.inference.strategies.base import GenerationConfig, StrategyOutput, StrategySettings
-from sweep.inference.strategies.tree_search import TreeSearchSettings, leaf_samples
+from sweep.inference.strategies.base import StrategySettings
+from sweep.inference.strategies.tree_search import Expand, TreeSearchSettings, TreeStrategy
 
 
 class MCTSSettings(TreeSearchSettings):
@@ -50,18 +47,7 @@ class MCTSSettings(TreeSearchSettings):
         return None  # as many leaves as the search finishes
 
 
-def run_mcts(
-    problems: list[PromptedProblem],
-    *,
-    settings: MCTSSettings,
-    engine: Engine,
-    scorer: Scorer | None,
-    generation: GenerationConfig,
-    seed: int,
-) -> StrategyOutput:
-    assert scorer is not None, "config validation requires a reward model"
-    params = settings.expansion(delimiter=scorer.delimiter, generation=generation)
-    trees = [Tree(problem=p) for p in problems]
+def search_mcts(trees: list[Tree], *, settings: MCTSSettings, expand: Expand) -> list[list[SearchNode]]:
     spent = {id(t): 0 for t in trees}
     while True:
         requests: list[tuple[Tree, SearchNode, int]] = []
@@ -78,16 +64,19 @@ def run_mcts(
             spent[id(tree)] += 1
         if not requests:
             break
-        for fresh in grow(requests, engine=engine, params=params, scorer=scorer).values():
+        for fresh in expand(requests).values():
             for node in fresh:
                 node.backup(node.score or 0.0)
                 node.mark_exhausted()
-    samples = []
+    found = []
     for tree in trees:
         leaves = [node for node in tree.nodes if not node.children and node.parent is not None]
         finished = [node for node in leaves if node.terminal]
         for node in leaves:
             if not node.terminal:
                 node.finish = "open"
-        samples.extend(leaf_samples(tree, finished or leaves, budget=settings.budget, seed=seed))
-    return StrategyOutput(samples=samples, trees=trees)
+        found.append(finished or leaves)
+    return found
+
+
+run_mcts = TreeStrategy(search_mcts)

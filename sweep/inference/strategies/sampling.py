@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, PositiveInt
 
 from actors.protocol import Engine, GenerationRequest
 from sweep.data.prompting import PromptedProblem
 from sweep.inference.scorers import Scorer
-from sweep.inference.strategies.base import GenerationConfig, RawSample, StrategyOutput, StrategySettings
+from sweep.inference.strategies.base import (
+    GenerationConfig,
+    RawSample,
+    StrategyOutput,
+    StrategySettings,
+    sorted_unique,
+)
 
 
 class GreedySettings(StrategySettings):
@@ -29,10 +35,7 @@ class SamplingSettings(StrategySettings):
     evaluation_fields: ClassVar[frozenset[str]] = frozenset({"label", "n"})
     n: list[PositiveInt] = Field(min_length=1, description="Sample counts evaluated; n_max are drawn once.")
 
-    @field_validator("n")
-    @classmethod
-    def _sorted_unique(cls, value: list[int]) -> list[int]:
-        return sorted(set(value))
+    _sorted_unique = sorted_unique("n")
 
     @property
     def n_values(self) -> list[int]:
