@@ -254,14 +254,3 @@ def _estimate_from_config(model_path: str) -> int:
     mlp = 3 * hidden * intermediate
     embeddings = vocab * hidden * (1 if getattr(text, "tie_word_embeddings", False) else 2)
     return int(embeddings + layers * (attention + mlp))
-
-
-def read_chat_template(model_path: str) -> str | None:
-    """The chat template of a local folder, if any (used only for reporting)."""
-    jinja = Path(model_path) / "chat_template.jinja"  # where transformers 5 saves it
-    if jinja.is_file():
-        return jinja.read_text()
-    config = Path(model_path) / "tokenizer_config.json"
-    if config.is_file():
-        return json.loads(config.read_text()).get("chat_template")
-    return None

@@ -39,7 +39,7 @@ from sweep.data.settings import (
     Strict,
 )
 from sweep.inference.scorers.registry import SCORERS, reads_policy
-from sweep.inference.strategies import STRATEGIES, StrategySettings, TreeSearchSettings
+from sweep.inference.strategies import STRATEGIES, StrategySettings
 from sweep.inference.strategies.base import MAX_TOKENS, GenerationConfig
 
 # The stages' settings this module composes, importable from here as before the stages split.
@@ -210,10 +210,7 @@ class SweepConfig(Strict):
                     f"strategies.{strategy.label}.reward_model: unknown reward model {wanted!r}; "
                     f"declared: {sorted(known)}"
                 )
-            if (
-                isinstance(strategy, TreeSearchSettings)
-                and known[strategy.reward_model].step_mode != "delimiter"
-            ):
+            if strategy.steps_at_delimiter and known[strategy.reward_model].step_mode != "delimiter":
                 raise ValueError(
                     f"strategies.{strategy.label}: tree search stops each step at the reward model's "
                     f"delimiter; reward_models.{wanted}.step_mode must be 'delimiter'"

@@ -33,19 +33,11 @@ def check_token_caps(config: SweepConfig, *, cluster_has_gpus: bool | None) -> N
     what the model's config.json declares, when it is on this machine. With ``device: auto``
     the device is unknown until Ray is up (``cluster_has_gpus`` None): call again then.
     """
-    from sweep.inference.strategies import TreeSearchSettings
-
     # Reward models with their own engine; policy scorers read the policy's.
     engines = {r.name: r for r in config.reward_engines()}
     contexts: dict[tuple[str, str], tuple[int, str] | None] = {}
     for strategy in config.strategies:
-        if isinstance(strategy, TreeSearchSettings):
-            caps = {
-                f"strategies.{strategy.label}.max_tokens": strategy.max_tokens,
-                f"strategies.{strategy.label}.step_max_tokens": strategy.step_max_tokens,
-            }
-        else:
-            caps = {"generation.max_tokens": config.generation.max_tokens}
+        caps = strategy.token_caps(config.generation)
         readers: list[tuple[str, Any]] = [("models", m) for m in config.models]
         prm = engines.get(strategy.reward_model or "")
         if prm is not None:

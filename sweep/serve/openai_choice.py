@@ -18,7 +18,6 @@ import pandas as pd
 from sweep.config import SweepConfig
 from sweep.inference.scorers import AGGREGATIONS
 from sweep.inference.strategies import STRATEGIES
-from sweep.inference.strategies.sampling import SamplingSettings
 from sweep.serve.openai_request import ChatCompletionRequest, OpenAIError
 from sweep.serve.solve import ORACLE_METHODS, Choice, NoChoice, choose, generation_cap
 
@@ -142,13 +141,7 @@ def _budget(request: ChatCompletionRequest, entry: Any) -> int:
     values = entry.n_values
     if request.budget is None:
         return max(values)
-    if isinstance(entry, SamplingSettings):
-        if request.budget > max(values):
-            raise OpenAIError(
-                f"{entry.label} draws at most {max(values)} samples in this sweep, not {request.budget}",
-                param="budget",
-            )
-    elif request.budget not in values:
+    if entry.drawing(request.budget) is None:  # the strategy declares what it can draw
         raise OpenAIError(
             f"{entry.label} ran with budget {', '.join(map(str, values))} in this sweep, not {request.budget}",
             param="budget",

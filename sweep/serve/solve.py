@@ -25,7 +25,7 @@ from sweep.inference.flops import Flops, forward_flops, problem_flops, row_flops
 from sweep.inference.grading.answers import extract_answer
 from sweep.inference.grading.graders import GRADERS
 from sweep.inference.scorers import AGGREGATIONS, Scorer, aggregate
-from sweep.inference.strategies import STRATEGIES, RawSample, TreeSearchSettings
+from sweep.inference.strategies import STRATEGIES, RawSample
 
 ORACLE_METHODS = ("pass_at_n",)
 MAX_QUESTION_CHARS = 100_000  # beyond any context a model of the sweep could read; tokens are checked after
@@ -134,10 +134,7 @@ def check_question_fits(
 def generation_cap(config: SweepConfig, choice: Choice) -> int:
     """The most tokens the chosen strategy generates after the prompt: a tree search's path cap,
     else the sweep's ``generation.max_tokens``."""
-    settings = _settings_for(config, choice)
-    if isinstance(settings, TreeSearchSettings):
-        return settings.max_tokens
-    return config.generation.max_tokens
+    return _settings_for(config, choice).generated_tokens_cap(config.generation)
 
 
 def render_prompt(tokenizer: Any, messages: list[dict[str, str]] | None, prompt: str | None) -> str:
@@ -213,9 +210,7 @@ def _settings_for(config: SweepConfig, choice: Choice) -> Any:
     """The settings of the one run that draws ``choice.n``: sampling drawing exactly n, a tree
     search's shard kind of budget n, else the entry as the sweep ran it."""
     entry = next(s for s in config.strategies if s.label == choice.strategy)
-    if entry.name == "sampling":
-        return entry.model_copy(update={"n": [choice.n]})
-    return next((kind for kind in entry.split() if kind.n_max == choice.n), entry)
+    return entry.drawing(choice.n) or entry
 
 
 def _scores(

@@ -90,6 +90,23 @@ class StrategySettings(BaseModel):
     def n_max(self) -> int:
         return max(self.n_values)
 
+    # Whether each step stops at the reward model's delimiter (tree search); config then requires
+    # the reward model to split steps the same way.
+    steps_at_delimiter: ClassVar[bool] = False
+
+    def token_caps(self, generation: GenerationConfig) -> dict[str, int]:
+        """Every token cap this strategy's requests run under, by the grid field that sets it."""
+        return {"generation.max_tokens": generation.max_tokens}
+
+    def generated_tokens_cap(self, generation: GenerationConfig) -> int:
+        """The most tokens one sample generates after its prompt."""
+        return generation.max_tokens
+
+    def drawing(self, n: int) -> StrategySettings | None:
+        """The settings of one run that draws exactly ``n`` samples (or searches budget ``n``);
+        None when this strategy cannot."""
+        return next((kind for kind in self.split() if kind.n_max == n), None)
+
     def split(self) -> list[StrategySettings]:
         """The settings of each shard kind: one, or one per budget for tree search."""
         return [self]

@@ -41,6 +41,10 @@ class SamplingSettings(StrategySettings):
     def n_values(self) -> list[int]:
         return list(self.n)
 
+    def drawing(self, n: int) -> StrategySettings | None:
+        """Any count up to n_max: one request draws them (the sweep's draws are a superset)."""
+        return self.model_copy(update={"n": [n]}) if 0 < n <= self.n_max else None
+
 
 def run_sampling(
     problems: list[PromptedProblem],

@@ -63,6 +63,17 @@ class TreeSearchSettings(StrategySettings):
     def split(self) -> list[StrategySettings]:
         return [self.model_copy(update={"budgets": [b]}) for b in self.budgets]
 
+    steps_at_delimiter: ClassVar[bool] = True
+
+    def token_caps(self, generation: GenerationConfig) -> dict[str, int]:
+        return {
+            f"strategies.{self.label}.max_tokens": self.max_tokens,
+            f"strategies.{self.label}.step_max_tokens": self.step_max_tokens,
+        }
+
+    def generated_tokens_cap(self, generation: GenerationConfig) -> int:
+        return self.max_tokens  # a whole path, root to leaf
+
     def expansion(self, *, delimiter: str, generation: GenerationConfig) -> ExpansionParams:
         return ExpansionParams(
             temperature=self.temperature,
