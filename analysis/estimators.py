@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import duckdb
 import numpy as np
@@ -91,6 +92,22 @@ class Task:
     labels: list[int] | None = None  # the n reported for each of n_values, when it differs (trees)
 
 
+class EstimateOptions(TypedDict, total=False):
+    """What selects the estimates (``compute_accuracy`` says what each does); the per-problem
+    rows (``compute_problem_estimates``) take the same, with the same defaults."""
+
+    resamples: int
+    seed: int
+    n_values: list[int] | None
+    include_reward_flops: bool
+    adaptive: Sequence[StoppingRule]
+
+
+ESTIMATE_DEFAULTS = EstimateOptions(
+    resamples=100, seed=0, n_values=None, include_reward_flops=True, adaptive=DEFAULT_RULES
+)
+
+
 def compute_accuracy(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -138,8 +155,9 @@ def compute_accuracy(
         raise ValueError(f"bootstrap must be 0 (no intervals) or more replicates, got {bootstrap}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    with _estimates(con, "estimator_accuracy", resamples=resamples, seed=seed, n_values=n_values,
-                    include_reward_flops=include_reward_flops, adaptive=adaptive) as table:  # fmt: skip
+    options = EstimateOptions(resamples=resamples, seed=seed, n_values=n_values,
+                              include_reward_flops=include_reward_flops, adaptive=adaptive)  # fmt: skip
+    with _estimates(con, "estimator_accuracy", options) as table:
         if table is None:
             return _empty(DTYPES)
         table["samples_per_problem"] = samples_per_problem(con, table)
@@ -158,22 +176,13 @@ def compute_accuracy(
     return table[COLUMNS].astype(DTYPES)
 
 
-def compute_problem_estimates(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    resamples: int = 100,
-    seed: int = 0,
-    n_values: list[int] | None = None,
-    include_reward_flops: bool = True,
-    adaptive: Sequence[StoppingRule] = DEFAULT_RULES,
-) -> pd.DataFrame:
+def compute_problem_estimates(con: duckdb.DuckDBPyConnection, **options: Unpack[EstimateOptions]) -> pd.DataFrame:
     """The per-problem estimates ``compute_accuracy`` averages: one row per (model, dataset,
     strategy, method, n, problem_id) with ``estimate`` (that problem's accuracy estimate),
     ``samples`` spent and its cost (``tokens``, ``policy_flops``, ``reward_flops``, ``flops``);
     columns ``PROBLEM_DTYPES``. Same arguments, same estimates: a curve's ``accuracy`` is the mean
     of its problems' estimates."""
-    with _estimates(con, "estimator_problem_rows", resamples=resamples, seed=seed, n_values=n_values,
-                    include_reward_flops=include_reward_flops, adaptive=adaptive) as table:  # fmt: skip
+    with _estimates(con, "estimator_problem_rows", {**ESTIMATE_DEFAULTS, **options}) as table:
         if table is None:
             return _empty(PROBLEM_DTYPES)
         table["samples"] = problem_samples(con, table)
@@ -192,19 +201,13 @@ def _empty(dtypes: dict[str, str]) -> pd.DataFrame:
 
 @contextmanager
 def _estimates(
-    con: duckdb.DuckDBPyConnection,
-    query: str,
-    *,
-    resamples: int,
-    seed: int,
-    n_values: list[int] | None,
-    include_reward_flops: bool,
-    adaptive: Sequence[StoppingRule],
+    con: duckdb.DuckDBPyConnection, query: str, options: EstimateOptions
 ) -> Iterator[pd.DataFrame | None]:
     """The rows of ``query`` (estimator_accuracy.sql or estimator_problem_rows.sql) over
     est_problems, est_keyed_samples, est_cells, est_per_problem (the adaptive rules' cells and
     estimates included) and est_adaptive, which stay on ``con`` for the body; None (and no
     tables) when there is no ``samples`` view. The tables are dropped afterwards."""
+    resamples, seed, n_values = options["resamples"], options["seed"], options["n_values"]
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     if n_values is not None and (not n_values or min(n_values) < 1):
@@ -238,8 +241,8 @@ def _estimates(
             con.execute(load_sql("estimator_per_problem"), {"resamples": resamples})
         finally:
             con.unregister("est_hits")
-        add_adaptive_estimates(con, groups, rules=adaptive, resamples=resamples, seed=seed)
-        yield con.sql(load_sql(query), params={"include_reward_flops": include_reward_flops}).df()
+        add_adaptive_estimates(con, groups, rules=options["adaptive"], resamples=resamples, seed=seed)
+        yield con.sql(load_sql(query), params={"include_reward_flops": options["include_reward_flops"]}).df()
     finally:
         con.execute(load_sql("adaptive_drop"))
         con.execute(load_sql("estimator_drop"))

@@ -14,18 +14,11 @@ On a finished sweep with a `sampling` strategy (n up to n_max) and a live `adapt
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench_common import results_parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("output", help="a sweep's results folder")
-    parser.add_argument("--resamples", type=int, default=1000, help="orderings (and subsets) per problem")
+    parser = results_parser()
     parser.add_argument("--strategy", default="adaptive", help="the live adaptive strategy's label")
     args = parser.parse_args()
 

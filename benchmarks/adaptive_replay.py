@@ -15,20 +15,12 @@ orderings (``--resamples`` per problem, also the subsets of the fixed-n side).
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
+import numpy as np
+from bench_common import results_parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("output", help="a sweep's results folder")
-    parser.add_argument("--resamples", type=int, default=1000, help="orderings (and subsets) per problem")
+    parser = results_parser()
     parser.add_argument("--run", help="a run id (default: the latest)")
     args = parser.parse_args()
 

@@ -16,15 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench_common import ROOT, local_serve
 
 QUESTION = "Tom has 3 apples. He buys 2 more apples. How many apples does Tom have now?"
 
@@ -46,9 +42,9 @@ def main() -> None:
     from ray import serve
 
     from actors.pool import start_engines
-    from actors.spec import resolve_engine_spec
     from actors.protocol import GenerationRequest
     from actors.remote import RemoteEngine
+    from actors.spec import resolve_engine_spec
     from sweep.config import load_config
     from sweep.data.problems import Problem
     from sweep.data.prompting import prompt_problems
@@ -57,12 +53,7 @@ def main() -> None:
 
     output = Path(args.output).resolve()
     config = load_config(args.grid).model_copy(update={"output": str(output)})
-    temp = tempfile.mkdtemp(prefix="openai-bench-", dir="/tmp")
-    ray.init(address="local", include_dashboard=False, _temp_dir=temp, logging_level="WARNING")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    try:
+    with local_serve("openai-bench-") as port:
         spec = resolve_engine_spec(config.models[0], cluster_has_gpus=False, seed=config.seed)
         pool = start_engines(spec, max_restarts=3)
         ray.get([h.ready.remote() for h in pool.handles], timeout=900)
@@ -114,9 +105,6 @@ def main() -> None:
             seconds, n = endpoint()
             endpoint_s.append(seconds)
             tokens.add(("endpoint", n))
-    finally:
-        serve.shutdown()
-        ray.shutdown()
 
     added = [e - d for e, d in zip(endpoint_s, direct_s, strict=True)]
     result = {

@@ -49,11 +49,9 @@ def grid(name: str, output: Path, strategy: dict, args: argparse.Namespace) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--problems", type=int, default=40)
-    parser.add_argument("--budget", type=int, default=8)
-    parser.add_argument("--max-tokens", type=int, default=160)
-    parser.add_argument("--shard-size", type=int, default=5)
-    parser.add_argument("--inflight", type=int, default=4)
+    sizes = {"--problems": 40, "--budget": 8, "--max-tokens": 160, "--shard-size": 5, "--inflight": 4}
+    for flag, default in sizes.items():
+        parser.add_argument(flag, type=int, default=default)
     args = parser.parse_args()
 
     import duckdb

@@ -20,16 +20,12 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import socket
 import statistics
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench_common import local_serve
 
 QUERY = (
     "SELECT model, strategy, count(*) AS samples, avg(correct::INT) AS accuracy, "
@@ -157,18 +153,12 @@ def main() -> None:
     parser.add_argument("--max-ongoing-requests", type=int, default=32)
     args = parser.parse_args()
 
-    import ray
     from ray import serve
 
     from sweep.serve.app import build_app
 
     output = str(Path(args.output).resolve())
-    temp = tempfile.mkdtemp(prefix="serve-load-", dir="/tmp")
-    ray.init(address="local", include_dashboard=False, _temp_dir=temp, logging_level="WARNING")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    try:
+    with local_serve("serve-load-") as port:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(
             build_app(output, num_replicas=args.replicas, max_ongoing_requests=args.max_ongoing_requests),
@@ -182,9 +172,6 @@ def main() -> None:
         single["server_p50_ms"] = server_p50(port)
         concurrent = many_clients(port, args.clients, args.seconds)
         baseline_after = in_process(output, 50)
-    finally:
-        serve.shutdown()
-        ray.shutdown()
 
     in_process_ms = min(baseline["connect_p50_ms"], baseline_after["connect_p50_ms"])
     result = {
