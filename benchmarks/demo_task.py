@@ -1,6 +1,6 @@
 """Demo task: where does SmolLM2-135M show the scaling laws? Level × temperature on the real engine.
 
-Runs one sweep with the product's own machinery (``sweep.launch.run_sweep``) on a grid this
+Runs one sweep with the product's own machinery (``sweep.driver.run_sweep``) on a grid this
 script writes: one arithmetic dataset per level (``--problems`` each, seeded), greedy, and one
 ``sampling`` strategy per temperature drawing 8 samples per problem. It then reads the run with
 ``analysis.views.connect`` and ``analysis.estimators.compute_accuracy`` (n = 1, 2, 4, 8), so
