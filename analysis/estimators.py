@@ -111,13 +111,13 @@ ESTIMATE_DEFAULTS = EstimateOptions(
 def compute_accuracy(
     con: duckdb.DuckDBPyConnection,
     *,
-    resamples: int = 100,
-    seed: int = 0,
-    n_values: list[int] | None = None,
-    include_reward_flops: bool = True,
+    resamples: int = ESTIMATE_DEFAULTS["resamples"],
+    seed: int = ESTIMATE_DEFAULTS["seed"],
+    n_values: list[int] | None = ESTIMATE_DEFAULTS["n_values"],
+    include_reward_flops: bool = ESTIMATE_DEFAULTS["include_reward_flops"],
     bootstrap: int = REPLICATES,
     confidence: float = CONFIDENCE,
-    adaptive: Sequence[StoppingRule] = DEFAULT_RULES,
+    adaptive: Sequence[StoppingRule] = ESTIMATE_DEFAULTS["adaptive"],
 ) -> pd.DataFrame:
     """Accuracy, its interval and cost per (model, dataset, strategy, method, n) over view ``samples``.
 
@@ -182,6 +182,9 @@ def compute_problem_estimates(con: duckdb.DuckDBPyConnection, **options: Unpack[
     ``samples`` spent and its cost (``tokens``, ``policy_flops``, ``reward_flops``, ``flops``);
     columns ``PROBLEM_DTYPES``. Same arguments, same estimates: a curve's ``accuracy`` is the mean
     of its problems' estimates."""
+    unknown = sorted(options.keys() - ESTIMATE_DEFAULTS.keys())
+    if unknown:
+        raise TypeError(f"compute_problem_estimates() got unexpected keyword arguments {unknown}")
     with _estimates(con, "estimator_problem_rows", {**ESTIMATE_DEFAULTS, **options}) as table:
         if table is None:
             return _empty(PROBLEM_DTYPES)

@@ -321,7 +321,7 @@ def gather_facts(con: duckdb.DuckDBPyConnection, output: str, *, run: str | None
 
 def _errors_of(con: duckdb.DuckDBPyConnection, table: str, index: str) -> pd.DataFrame:
     """At most ERROR_ROWS rows of ``table`` (a view) with an error, each named by its ``index`` column."""
-    params = {"table": table, "index": index, "limit": ERROR_ROWS}
+    params = {"table": table, "index": f"^{index}$", "limit": ERROR_ROWS}  # COLUMNS() takes a regex
     return _query(con, "report_errors", params).assign(table=table)
 
 

@@ -321,9 +321,10 @@ def load_config(path: str | Path) -> SweepConfig:
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_format_errors(exc)}") from None
     for section, model in [("models", m) for m in config.models] + [
-        ("reward_models", r) for r in config.reward_engines()
+        ("reward_models", r) for r in config.reward_models
     ]:
-        if model.path is None and model.name not in BUILTIN_MODELS:
+        reads_policy = section == "reward_models" and model.reads_policy  # no model of its own
+        if model.path is None and model.name not in BUILTIN_MODELS and not reads_policy:
             raise ConfigError(
                 f"{path}: {section}.{model.name}: unknown model; give `path:` or use a built-in name "
                 f"({sorted(BUILTIN_MODELS)})"

@@ -112,7 +112,7 @@ def _set_aside_corrupt_manifest(store: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Validate everything a user gave before Ray starts (exit 2 naming the field or path), hold
     the output folder's lock, then run; the lock is released however the process ends."""
-    parser = argparse.ArgumentParser(prog="python -m sweep.launch", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sweep.launch", description=__doc__.split("\n\nLeft out")[0])
     parser.add_argument("config", help="grid YAML")
     parser.add_argument("--output", help="override the config's output folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -107,6 +107,19 @@ def test_self_logprob_entry_needs_no_model(tmp_path: Path) -> None:
     assert prm.scorer_settings() == {"kind": "self_logprob", "step_mode": "delimiter", "delimiter": "\n"}
 
 
+def test_self_logprob_entry_with_a_path_still_has_it_checked(tmp_path: Path) -> None:
+    data = tree_config()
+    data["reward_models"] = [{"name": "prm", "kind": "self_logprob", "path": str(tmp_path / "nowhere")}]
+    assert "reward_models.prm.path" in load_error(write_yaml(tmp_path, data))
+
+
+def test_greedy_refuses_the_settings_it_fixes(tmp_path: Path) -> None:
+    for field, value in (("temperature", 0.5), ("top_p", 0.9), ("reward_model", "prm")):
+        data = base_config()
+        data["strategies"] = [{"name": "greedy", field: value}]
+        assert f"greedy takes no {field}" in load_error(write_yaml(tmp_path, data))
+
+
 def test_minimal_config_loads_with_defaults(tmp_path: Path) -> None:
     config = load_config(write_yaml(tmp_path, base_config()))
     assert config.seed == 0

@@ -222,6 +222,7 @@ def test_strategy_fields_map_to_a_choice() -> None:
         ("tiny.yaml", {"strategy": "sampling", "score": "min"}, "score", "reads no score"),
         ("tree.yaml", {"strategy": "rebase", "budget": 3}, "budget", "budget 4 in this sweep, not 3"),
         ("tiny.yaml", {"budget": 2}, "budget", "greedy ran with budget 1"),
+        ("tiny.yaml", {"strategy": "sampling", "budget": 5}, "budget", "draws at most 4 samples in this sweep, not 5"),
         ("tree.yaml", {"strategy": "rebase", "reward_model": "other"}, "reward_model", "smol-prm"),
         ("tree.yaml", {}, "strategy", "it ran: rebase, mcts, beam"),
         ("tiny.yaml", {"strategy": "adaptive"}, "strategy", "'adaptive'"),

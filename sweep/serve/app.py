@@ -37,7 +37,6 @@ import asyncio
 import logging
 import math
 import os
-import sys
 import threading
 from functools import partial
 from pathlib import Path
@@ -345,8 +344,3 @@ def app_builder(args: dict[str, str]) -> Any:
         raise ValueError("pass output=<results folder>")
     return build_app(**args)
 
-
-if __name__ == "__main__":
-    from sweep.serve.cli import main
-
-    sys.exit(main())

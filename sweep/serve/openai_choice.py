@@ -146,6 +146,11 @@ def _budget(request: ChatCompletionRequest, entry: Any) -> int:
             f"{entry.label} ran with budget {', '.join(map(str, values))} in this sweep, not {request.budget}",
             param="budget",
         )
+    if request.budget > max(values):  # a strategy that draws any count (sampling): what was measured
+        raise OpenAIError(
+            f"{entry.label} draws at most {max(values)} samples in this sweep, not {request.budget}",
+            param="budget",
+        )
     return request.budget
 
 

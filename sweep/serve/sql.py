@@ -3,7 +3,7 @@ bounded by the app's row cap and timeout, stopped when its HTTP client goes, and
 ``/status``.
 
 What it leaves out: HTTP (``sweep/serve/app.py`` answers a ``QueryFailed`` with a 400), and the
-views and the sandbox a statement runs in (``analysis/views.py``).
+views and the sandbox a statement runs in (``analysis/views.py``, ``analysis/sandbox.py``).
 """
 
 from __future__ import annotations

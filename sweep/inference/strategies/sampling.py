@@ -42,8 +42,8 @@ class SamplingSettings(StrategySettings):
         return list(self.n)
 
     def drawing(self, n: int) -> StrategySettings | None:
-        """Any count up to n_max: one request draws them (the sweep's draws are a superset)."""
-        return self.model_copy(update={"n": [n]}) if 0 < n <= self.n_max else None
+        """Any count: one request draws them (up to n_max, the sweep's draws are a superset)."""
+        return self.model_copy(update={"n": [n]}) if n > 0 else None
 
 
 def run_sampling(
