@@ -13,9 +13,9 @@ pytestmark = pytest.mark.timeout(900)
 def test_live_adaptive_agrees_with_its_offline_replay(engine_pool: Any, tiny_config: Any) -> None:
     from analysis.estimators import compute_accuracy
     from analysis.views import connect
+    from sweep.driver import run_sweep
     from sweep.inference.stopping import StoppingRule
     from sweep.inference.strategies import STRATEGIES
-    from sweep.driver import run_sweep
 
     dataset = tiny_config.datasets[0].model_copy(update={"levels": [0], "count": 16})
     strategies = [

@@ -15,7 +15,7 @@ import pytest
 from tiny_prm import STEP_TAG, build_tiny_prm
 
 from sweep.inference.scorers.pooling import PoolingScorer
-from sweep.inference.search.steps import split_steps
+from sweep.inference.steps import split_steps
 
 pytestmark = pytest.mark.engine  # every test here runs on the in-process engine below
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sweep.inference.search.steps import split_steps
+from sweep.inference.steps import split_steps
 
 
 def test_blank_line_delimiter() -> None:

@@ -1,4 +1,3 @@
 """Stage 1, the problems: ``Problem``, the dataset settings, loaders registered by ``source``,
-the arithmetic generator and prompting. Imports nothing of the project but the answer helpers of
-``sweep.inference.grading.answers`` (a MATH reference is read out of its solution the way a
-completion's answer is)."""
+the arithmetic generator, prompting, and the ``\\boxed{}`` reader that MATH references and
+completions share (``boxed``). Imports nothing of the project."""

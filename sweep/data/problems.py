@@ -7,8 +7,8 @@ a fixed built-in set for the others). Sources: GSM8K and MATH JSONL files, gener
 JSONL/Parquet with a field mapping, the Hugging Face hub (optional ``datasets`` package), and
 the built-in arithmetic generator (``sweep.data.arithmetic``). Every problem names the grader
 its dataset declares (``.grader``), a key into ``GRADERS``; a MATH record without an
-``answer`` field gets the last ``\\boxed{}`` of its solution, read by the answer helpers of
-``sweep.inference.grading.answers`` that read completions.
+``answer`` field gets the last ``\\boxed{}`` of its solution, read by ``sweep.data.boxed`` as
+completions' boxed answers are.
 
 Problems are sorted by ``problem_id``; ``limit`` then keeps a subset drawn with
 ``random.Random(dataset.seed)`` and re-sorted, so ids and subsets are stable across runs
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep.data.arithmetic import generate_items
+from sweep.data.boxed import find_last_boxed
 from sweep.data.settings import (
     ArithmeticDataset,
     DatasetConfig,
@@ -34,7 +35,6 @@ from sweep.data.settings import (
     GenericDataset,
     HuggingFaceDataset,
 )
-from sweep.inference.grading.answers import find_last_boxed
 
 
 @dataclass(frozen=True)

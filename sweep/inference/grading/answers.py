@@ -41,9 +41,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-_BOXED = re.compile(r"\\(?:boxed|fbox)")
-_BRACE = re.compile(r"[{}]")
-_TOKEN = re.compile(r"\S+")
+from sweep.data.boxed import PLACEHOLDER, find_last_boxed
+
 _UNICODE_MINUS = "\u2212"
 _MAX_ANSWER_CHARS = 200  # longer "answers" are prose; reading them as numbers is pointless
 
@@ -67,8 +66,6 @@ _CLAUSE = re.compile(
     r"|(?<=\d)\s+\(",  # "18 (3 * 6)": a worked calculation after a number
     re.IGNORECASE,
 )
-# Template text echoed from the prompt: "<number>", "<your answer>".
-_PLACEHOLDER = re.compile(r"<[A-Za-z][A-Za-z _-]{2,}>")
 _EMPTY_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{\s*\}")
 # The model starts the next few-shot turn on its own: what follows is not its answer.
 _NEXT_TURN = re.compile(r"\n\s*Question\s*:")
@@ -99,47 +96,6 @@ _NUMBER_IN_TEXT = re.compile(
 _BINARY_MINUS_AFTER = re.compile(r"[\w)\]}]")
 
 
-def find_last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (or ``\\fbox``), nested braces handled.
-
-    ``\\boxed 5`` (no braces) gives ``"5"``. Unclosed, empty and placeholder boxes
-    (``\\boxed{<answer>}``, usually an echoed instruction) are skipped for an earlier one.
-    """
-    commands = [match.end() for match in _BOXED.finditer(text)]
-    if not commands:
-        return None
-    closing = _matching_braces(text)  # one pass, so many unclosed boxes cost O(n), not O(n^2)
-    for index in reversed(commands):
-        content = _box_content(text, index, closing)
-        if content and not _PLACEHOLDER.search(content):
-            return content
-    return None
-
-
-def _matching_braces(text: str) -> dict[int, int]:
-    """Index of each closed "{" -> index of its "}"."""
-    closing: dict[int, int] = {}
-    stack: list[int] = []
-    for brace in _BRACE.finditer(text):
-        if brace.group() == "{":
-            stack.append(brace.start())
-        elif stack:
-            closing[stack.pop()] = brace.start()
-    return closing
-
-
-def _box_content(text: str, index: int, closing: dict[int, int]) -> str | None:
-    opening = index
-    while opening < len(text) and text[opening].isspace():
-        opening += 1
-    if text.startswith("{", opening):
-        return text[opening + 1 : closing[opening]].strip() if opening in closing else None
-    token = _TOKEN.match(text, opening)
-    if opening == index or token is None:
-        return None  # "\\boxedx" is another command; a box at the very end holds nothing
-    return token.group().rstrip("$.") or None  # "\\boxed 5$." -> "5"
-
-
 def extract_answer(text: str) -> str | None:
     """The final answer written in a completion, or ``None`` (see the module docstring)."""
     text = text.replace(_UNICODE_MINUS, "-")
@@ -164,7 +120,7 @@ def _announced_answer(text: str, start: int) -> str | None:
     answer = line[: end.start()] if end else line
     clause = _CLAUSE.search(answer)
     answer = _strip_answer(answer[: clause.start()] if clause else answer)
-    if not answer or _PLACEHOLDER.search(answer) or _EMPTY_BOX.search(answer):
+    if not answer or PLACEHOLDER.search(answer) or _EMPTY_BOX.search(answer):
         return None
     return answer
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from sweep.inference.search.steps import StepMode, split_steps
+from sweep.inference.steps import StepMode, split_steps
 
 
 @dataclass(frozen=True, kw_only=True)
