@@ -336,7 +336,7 @@ def load_config(path: str | Path) -> SweepConfig:
                 raise ConfigError(f"{path}: {section}.{model.name}.path: {exc}") from None
     datasets = []
     for dataset in config.datasets:
-        data_path = getattr(dataset, "path", None)
+        data_path = dataset.data_file
         if data_path is not None:
             # Relative paths resolve against the working directory, then the config's folder.
             candidates = [data_path] if data_path.is_absolute() else [data_path, path.parent / data_path]

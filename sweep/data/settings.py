@@ -43,6 +43,11 @@ class DatasetBase(Strict):
     seed: int = Field(default=0, description="Seed of the subset drawn when limit is set.")
     prompt: PromptConfig = Field(default_factory=PromptConfig)
 
+    @property
+    def data_file(self) -> Path | None:
+        """The file this dataset reads from this machine (None: generated, or from the hub)."""
+        return None
+
 
 class ArithmeticDataset(DatasetBase):
     source: Literal["arithmetic"]
@@ -61,13 +66,21 @@ class FileDataset(DatasetBase):
     path: Path = Field(description="JSONL file.")
 
     @property
+    def data_file(self) -> Path | None:
+        return self.path
+
+    @property
     def grader(self) -> str:
         return "numeric" if self.source == "gsm8k" else "math"
 
 
 class GenericDataset(DatasetBase):
     source: Literal["jsonl", "parquet"]
-    path: Path
+    path: Path = Field(description="JSONL or Parquet file.")
+
+    @property
+    def data_file(self) -> Path | None:
+        return self.path
     fields: dict[Literal["id", "question", "answer", "level", "subject"], str] = Field(
         description="Maps our field names to the file's column names; question and answer are required."
     )

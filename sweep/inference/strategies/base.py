@@ -74,6 +74,13 @@ class StrategySettings(BaseModel):
             data = {**data, "label": data.get("name", "")}
         return data
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        schema = handler(core_schema)
+        for key in cls.fixed:  # refused in an entry: not part of what a grid may say
+            schema.get("properties", {}).pop(key, None)
+        return schema
+
     @model_serializer(mode="wrap")
     def _without_fixed(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         dumped = handler(self)
