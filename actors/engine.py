@@ -38,6 +38,18 @@ from actors.step_loop import EngineFailure, StepLoop
 log = logging.getLogger(__name__)
 
 
+def render_prompt(tokenizer: Any, messages: list[dict[str, str]] | None, prompt: str | None) -> str:
+    """The prompt text a model sees: ``prompt`` as given, else ``messages`` through the tokenizer's
+    chat template when it has one, else as plain turns. ``/solve`` counts a question's tokens with
+    the same rule, so what it measures is what the engine reads."""
+    if prompt is not None:
+        return prompt
+    assert messages is not None, "a request carries messages or a prompt"
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return "\n\n".join(m["content"] for m in messages) + "\n\n"
+
+
 class VLLMEngine:
     """A vLLM engine with chat-template rendering, a step loop and per-request error capture.
 
@@ -63,19 +75,11 @@ class VLLMEngine:
         self._llm = LLM(model=model, seed=seed, **engine_kwargs)
         self._engine = self._llm.llm_engine
         self._tokenizer = self._llm.get_tokenizer()
-        self._has_template = bool(getattr(self._tokenizer, "chat_template", None))
         self._loop = StepLoop(self._engine)
 
     def render(self, request: GenerationRequest) -> str:
-        """The prompt text the model sees: chat template if it has one, else plain turns."""
-        if request.prompt is not None:
-            return request.prompt
-        assert request.messages is not None, "a request carries messages or a prompt"
-        if self._has_template:
-            return self._tokenizer.apply_chat_template(
-                request.messages, tokenize=False, add_generation_prompt=True
-            )
-        return "\n\n".join(m["content"] for m in request.messages) + "\n\n"
+        """The prompt text the model sees (``render_prompt``)."""
+        return render_prompt(self._tokenizer, request.messages, request.prompt)
 
     async def generate(
         self, requests: list[GenerationRequest], *, timeout_s: float | None = None

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import default_ctrl_c
 from serve_app import QUESTION, ROOT, call, deploy, free_port, run_tiny_sweep, serve_on_loopback
 
 # A cross join of 10^12 pairs: minutes of work for DuckDB, the kind a typo in a join makes.
@@ -252,6 +253,7 @@ def test_ctrl_c_stops_the_server(sweep_output: Any) -> None:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=default_ctrl_c,
     )
     try:
         assert process.stdout is not None

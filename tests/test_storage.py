@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from processes import default_ctrl_c
 
 from sweep.results.schema import PROMPTS, SAMPLES, SCHEMA_VERSION
 from sweep.results.store import (
@@ -413,6 +414,7 @@ def hold_in_subprocess(output: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_ctrl_c,
     )
     assert process.stdout is not None and process.stdout.readline() == "locked\n"
     return process

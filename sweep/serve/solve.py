@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from actors.engine import render_prompt
 from actors.protocol import Engine
 from analysis.adaptive import rule_of_method
 from sweep.config import SweepConfig
@@ -107,7 +108,7 @@ def check_question_fits(
     """The prompt tokens ``question`` costs under ``choice``; raises QuestionTooLong when they, plus
     the tokens its strategy may generate, exceed ``max_model_len`` (None: unknown, not checked).
 
-    The prompt is the dataset's, rendered as the engine renders it (``render_prompt``) and
+    The prompt is the dataset's, rendered as the engine renders it (``actors.engine.render_prompt``) and
     counted with the model's own tokenizer (loaded without an engine), so a question the engine
     would refuse, or cut short before its answer, is refused here before any engine is touched.
     """
@@ -135,17 +136,6 @@ def generation_cap(config: SweepConfig, choice: Choice) -> int:
     """The most tokens the chosen strategy generates after the prompt: a tree search's path cap,
     else the sweep's ``generation.max_tokens``."""
     return _settings_for(config, choice).generated_tokens_cap(config.generation)
-
-
-def render_prompt(tokenizer: Any, messages: list[dict[str, str]] | None, prompt: str | None) -> str:
-    """The prompt text the model sees, as the engine actor renders it (``VLLMEngine.render``): the
-    chat template if the tokenizer has one, else plain turns."""
-    if prompt is not None:
-        return prompt
-    assert messages is not None, "a prompted problem carries messages or a prompt"
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return "\n\n".join(m["content"] for m in messages) + "\n\n"
 
 
 def solve(
