@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -17,6 +18,7 @@ from sweep.data.problems import Problem
 from sweep.data.prompting import PromptedProblem
 from sweep.inference.scorers import StepScores
 from sweep.inference.strategies.adaptive import AdaptiveSettings, run_adaptive
+from sweep.inference.strategies.base import StrategyOutput
 
 GENERATION = GenerationConfig(max_tokens=32)
 
@@ -79,6 +81,13 @@ def adaptive(**settings: object) -> AdaptiveSettings:
     return AdaptiveSettings.model_validate({"name": "adaptive", "n_max": 8, **settings})
 
 
+def draw(engine: AnsweringEngine, count: int, scorer: Any = None, **settings: object) -> StrategyOutput:
+    """``run_adaptive`` over ``count`` problems with ``adaptive(**settings)``, engine seed 0."""
+    return run_adaptive(
+        problems(count), settings=adaptive(**settings), engine=engine, scorer=scorer, generation=GENERATION, seed=0
+    )
+
+
 def by_problem(samples: list) -> dict[str, list]:
     out: dict[str, list] = {}
     for s in samples:
@@ -88,14 +97,7 @@ def by_problem(samples: list) -> dict[str, list]:
 
 def test_confident_problems_stop_and_split_ones_draw_to_n_max() -> None:
     engine = AnsweringEngine({"p0": ["4"], "p1": ["4", "5"], "p2": ["4", "4", "4", "4", "7"]})
-    out = run_adaptive(
-        problems(3),
-        settings=adaptive(rule="beta", threshold=0.9, window=2),
-        engine=engine,
-        scorer=None,
-        generation=GENERATION,
-        seed=0,
-    )
+    out = draw(engine, 3, rule="beta", threshold=0.9, window=2)
     rows = by_problem(out.samples)
     # Beta: 2 agreeing give P(p1 > p2) = 1 - 2^-3 = 0.875 < 0.9; 4 give 1 - 2^-5 = 0.97.
     assert len(rows["p0"]) == 4 and {s.stop_reason for s in rows["p0"]} == {"rule"}
@@ -119,41 +121,20 @@ def test_confident_problems_stop_and_split_ones_draw_to_n_max() -> None:
 
 def test_esc_stops_after_a_window_of_agreeing_answers_and_the_cap_cuts_the_last_round() -> None:
     engine = AnsweringEngine({"p0": ["1", "2", "3", "3", "3"], "p1": ["1", "2"]})
-    out = run_adaptive(
-        problems(2),
-        settings=adaptive(rule="esc", threshold=3, window=3, n_max=7),
-        engine=engine,
-        scorer=None,
-        generation=GENERATION,
-        seed=0,
-    )
+    out = draw(engine, 2, rule="esc", threshold=3, window=3, n_max=7)
     rows = by_problem(out.samples)
     # p0: window 1 = (1, 2, 3) mixed; window 2 = (3, 3, 1): mixed; window 3 is cut to 1 draw by n_max.
     assert len(rows["p0"]) == 7 and rows["p0"][0].stop_reason == "n_max"
     assert engine.calls[-1] == [("p0", 1), ("p1", 1)]
     engine = AnsweringEngine({"p0": ["5"]})
-    out = run_adaptive(
-        problems(1),
-        settings=adaptive(rule="esc", threshold=3, window=3),
-        engine=engine,
-        scorer=None,
-        generation=GENERATION,
-        seed=0,
-    )
+    out = draw(engine, 1, rule="esc", threshold=3, window=3)
     assert len(out.samples) == 3 and out.samples[0].stop_reason == "rule"
 
 
 def test_weighted_rule_scores_each_sample_once_and_keeps_the_scores() -> None:
     engine = AnsweringEngine({"p0": ["4", "9"], "p1": ["9"]})
     scorer = AnswerScorer()
-    out = run_adaptive(
-        problems(2),
-        settings=adaptive(rule="weighted", threshold=0.8, window=2, reward_model="prm"),
-        engine=engine,
-        scorer=scorer,
-        generation=GENERATION,
-        seed=0,
-    )
+    out = draw(engine, 2, scorer=scorer, rule="weighted", threshold=0.8, window=2, reward_model="prm")
     rows = by_problem(out.samples)
     # p0: 4 (0.9) vs 9 (0.2) each round: the leader's share 0.9 / 1.1 = 0.82 >= 0.8 after round one.
     assert len(rows["p0"]) == 2 and rows["p0"][0].stop_reason == "rule"
@@ -164,14 +145,7 @@ def test_weighted_rule_scores_each_sample_once_and_keeps_the_scores() -> None:
 
 def test_a_failed_round_stops_its_problem_with_error_rows_and_the_others_go_on() -> None:
     engine = AnsweringEngine({"p0": ["4"], "p1": ["4"]}, fail=["p1"])
-    out = run_adaptive(
-        problems(2),
-        settings=adaptive(rule="beta", threshold=0.9, window=2),
-        engine=engine,
-        scorer=None,
-        generation=GENERATION,
-        seed=0,
-    )
+    out = draw(engine, 2, rule="beta", threshold=0.9, window=2)
     rows = by_problem(out.samples)
     assert len(rows["p1"]) == 2 and all(s.error == "boom" and s.stop_reason == "error" for s in rows["p1"])
     assert len(rows["p0"]) == 4 and rows["p0"][0].stop_reason == "rule"

@@ -77,10 +77,6 @@ class FileDataset(DatasetBase):
 class GenericDataset(DatasetBase):
     source: Literal["jsonl", "parquet"]
     path: Path = Field(description="JSONL or Parquet file.")
-
-    @property
-    def data_file(self) -> Path | None:
-        return self.path
     fields: dict[Literal["id", "question", "answer", "level", "subject"], str] = Field(
         description="Maps our field names to the file's column names; question and answer are required."
     )
@@ -93,6 +89,10 @@ class GenericDataset(DatasetBase):
         if missing:
             raise ValueError(f"fields must map {sorted(missing)}")
         return value
+
+    @property
+    def data_file(self) -> Path | None:
+        return self.path
 
 
 class HuggingFaceDataset(DatasetBase):
