@@ -69,13 +69,8 @@ def main() -> None:
             dataset=dataset.name, problem_id="bench", question=QUESTION, answer="", grader=dataset.grader
         )
         (prompted,) = prompt_problems([problem], dataset)
-        sampling = {
-            "n": 1,
-            "temperature": 0.0,
-            "top_p": 1.0,
-            "max_tokens": config.generation.max_tokens,
-            "stop": list(config.generation.stop) or None,
-        }
+        greedy = next(s for s in config.strategies if s.name == "greedy")
+        sampling = greedy.sampling(config.generation, n=1)
         request = GenerationRequest(
             request_id="bench", messages=prompted.messages, prompt=prompted.prompt, sampling=sampling, seed=config.seed
         )

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sweep.config import SweepConfig
+from sweep.data.prompting import PromptedProblem
 from sweep.preflight import prepare_problems
 from sweep.records import finish_run, record_run, write_problems
 
@@ -42,8 +43,15 @@ class SweepOutcome:
     retries: int = 0  # shard attempts re-queued after a failure (dead engine, lost node)
 
 
-def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: bool = True) -> SweepOutcome:
-    """Run the grid on the current Ray cluster (``ray.init`` must have been called)."""
+def run_sweep(
+    config: SweepConfig,
+    *,
+    prompted: dict[str, list[PromptedProblem]] | None = None,
+    show_progress: bool = True,
+    write_report: bool = True,
+) -> SweepOutcome:
+    """Run the grid on the current Ray cluster (``ray.init`` must have been called). ``prompted``:
+    the datasets as ``prepare_problems`` gives them, when the caller has loaded them already."""
     import ray
 
     from actors.pool import EnginePool, release_capacity, request_capacity, start_engines
@@ -57,7 +65,7 @@ def run_sweep(config: SweepConfig, *, show_progress: bool = True, write_report: 
 
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat()
-    prompted = prepare_problems(config)
+    prompted = prompted if prompted is not None else prepare_problems(config)
     store = ResultsStore(config.output)
     has_gpus = ray.cluster_resources().get("GPU", 0) > 0
     specs = {

@@ -19,6 +19,7 @@ from typing import Any
 
 from sweep.config import ConfigError, SweepConfig, load_config
 from sweep.data.problems import DatasetError
+from sweep.data.prompting import PromptedProblem
 from sweep.driver import SweepOutcome, run_sweep
 from sweep.preflight import check_token_caps, prepare_problems
 
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.output.strip():
                 raise ConfigError("--output: empty; give a results folder")
             config = config.model_copy(update={"output": args.output})
-        prepare_problems(config)  # validate datasets before anything starts
+        prompted = prepare_problems(config)  # validate datasets before anything starts; used by the run
         check_token_caps(config, cluster_has_gpus=None)
     except (ConfigError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -142,10 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     with lock:
         _set_aside_corrupt_manifest(store)
-        return _run(config, show_progress=not args.no_progress)
+        return _run(config, prompted=prompted, show_progress=not args.no_progress)
 
 
-def _run(config: SweepConfig, *, show_progress: bool) -> int:
+def _run(config: SweepConfig, *, prompted: dict[str, list[PromptedProblem]], show_progress: bool) -> int:
     """Start or attach to Ray, run the sweep and print what happened; the exit status."""
     try:
         _init_ray()
@@ -157,7 +158,7 @@ def _run(config: SweepConfig, *, show_progress: bool) -> int:
             except ConfigError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return EXIT_USAGE
-        outcome = run_sweep(config, show_progress=show_progress)
+        outcome = run_sweep(config, prompted=prompted, show_progress=show_progress)
     except KeyboardInterrupt:
         # Every finished shard is already on disk, whole; a rerun resumes from there.
         print(

@@ -94,11 +94,6 @@ def run_shard(
     reward = _reward_columns(samples, scorer, reward_name, reward_params)
     prompt_ids = {s.problem_id: digest(s.prompt) for s in samples}
 
-    def cost(s: RawSample, kind: str) -> float:
-        if s.cost is not None:  # tree search: the root prompt, and the leaf's share of its tree
-            return getattr(s.cost, kind)
-        return 0.0 if kind == "context_tokens" else float(getattr(s, kind))  # flat: no re-sent context
-
     table = pa.table(
         {
             "run_id": [context.run_id] * len(samples),
@@ -114,9 +109,9 @@ def run_shard(
             "extracted_answer": [g.extracted for g in grades],
             "answer_key": [g.key for g in grades],
             "correct": [g.correct and s.error is None for g, s in zip(grades, samples, strict=True)],
-            "prompt_flops": [forward_flops(params, cost(s, "prompt_tokens")) for s in samples],
-            "completion_flops": [forward_flops(params, cost(s, "completion_tokens")) for s in samples],
-            "context_flops": [forward_flops(params, cost(s, "context_tokens")) for s in samples],
+            "prompt_flops": [forward_flops(params, s.tokens("prompt_tokens")) for s in samples],
+            "completion_flops": [forward_flops(params, s.tokens("completion_tokens")) for s in samples],
+            "context_flops": [forward_flops(params, s.tokens("context_tokens")) for s in samples],
             **reward,
             # The sample's own fields, as they came out of the strategy (column order: the schema's).
             **attribute_columns(samples, *SAMPLE_FIELDS),
@@ -201,7 +196,7 @@ def _reward_columns(
         }
     if all(s.step_scores is not None for s in samples):  # tree search scored every step already
         scores = [list(s.step_scores or []) for s in samples]
-        tokens = [s.cost.reward_tokens if s.cost else 0.0 for s in samples]
+        tokens = [s.tokens("reward_tokens") for s in samples]
     else:
         # A sample the reward model refuses (too long for its context) keeps null scores; the
         # others of the shard are scored.

@@ -89,13 +89,14 @@ def run_shards(
     }
     inflight: dict[ray.ObjectRef, tuple[Shard, tuple[str, int], Any]] = {}
     bar = tqdm(total=len(shards), unit="shard", desc="sweep", disable=not show_progress, dynamic_ncols=True)
-    watch = ReplicaWatch({**pools, **reward_pools})
+    every_pool = {**pools, **reward_pools}
+    watch = ReplicaWatch(every_pool)
 
     def drop_engine(dead: str, message: str, *, first: Shard | None = None) -> None:
         """Fail every queued shard that needs ``dead`` (as its model or its reward model)."""
-        spec = next((p.spec for name, p in {**pools, **reward_pools}.items() if name == dead), None)
-        if spec is not None and spec.path not in message:
-            message = f"{message} (model path {spec.path})"
+        pool = every_pool.get(dead)
+        if pool is not None and pool.spec.path not in message:
+            message = f"{message} (model path {pool.spec.path})"
         log.error("the engine of %s cannot serve: %s", dead, message)
         stats.dead_engines[dead] = message
         dropped = [first] if first is not None else []
@@ -108,7 +109,7 @@ def run_shards(
             stats.failed[lost.shard_id] = message
         bar.update(len(dropped))
 
-    for name, pool in {**pools, **reward_pools}.items():
+    for name, pool in every_pool.items():
         if pool.unplaceable is not None:
             drop_engine(name, pool.unplaceable)
 

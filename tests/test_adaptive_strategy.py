@@ -174,7 +174,7 @@ def test_the_grid_key_is_n_max() -> None:
 
 def test_solve_runs_a_replayed_adaptive_method_live(tiny_config: object) -> None:
     """/solve's choice of an adaptive_* row runs that rule live and pays only for what it drew."""
-    from sweep.serve.solve import Choice, solve
+    from sweep.serve.solve import Choice, prompt_question, solve
 
     class Always4(AnsweringEngine):
         def __init__(self) -> None:
@@ -197,7 +197,7 @@ def test_solve_runs_a_replayed_adaptive_method_live(tiny_config: object) -> None
     )
     engine = Always4()
     solution = solve(
-        "What is 2 + 2?", choice=choice, config=tiny_config, engine=engine, scorer=None, reward_params=10**8
+        prompt_question("What is 2 + 2?", choice=choice, config=tiny_config), choice=choice, config=tiny_config, engine=engine, scorer=None, reward_params=10**8
     )
     assert (
         solution.answer == "4" and solution.samples == 4

@@ -189,6 +189,7 @@ class SweepService:
             SolveFailed,
             check_question_fits,
             choose,
+            prompt_question,
             solve,
         )
 
@@ -202,9 +203,10 @@ class SweepService:
         # Before any engine: a prompt the engine would refuse is the caller's error, with a message.
         config = self._config
         tokenizer, max_model_len = self._engines.context(choice, config=config)
+        prompted = prompt_question(request.question, choice=choice, config=config)
         try:
             check_question_fits(
-                request.question, choice=choice, config=config, tokenizer=tokenizer, max_model_len=max_model_len
+                prompted, choice=choice, config=config, tokenizer=tokenizer, max_model_len=max_model_len
             )
         except QuestionTooLong as exc:
             raise HTTPException(status_code=413, detail=str(exc)) from None
@@ -214,7 +216,7 @@ class SweepService:
             raise HTTPException(status_code=503, detail=str(exc)) from None
         try:
             solution = solve(
-                request.question,
+                prompted,
                 choice=choice,
                 config=config,
                 engine=engine,

@@ -34,7 +34,7 @@ import pandas as pd
 from sweep.config import SweepConfig
 from sweep.serve.openai_choice import check_sampling, resolve_choice
 from sweep.serve.openai_request import OpenAIError, parse_request, question_of
-from sweep.serve.solve import Choice, QuestionTooLong, Solution, check_question_fits, solve
+from sweep.serve.solve import Choice, QuestionTooLong, Solution, check_question_fits, prompt_question, solve
 
 
 def answer_chat(
@@ -60,9 +60,10 @@ def answer_chat(
     entry = next(s for s in config.strategies if s.label == choice.strategy)
     check_sampling(request, settings=entry, config=config, choice=choice)
     tokenizer, max_model_len = context(choice)
+    prompted = prompt_question(question_of(request), choice=choice, config=config)
     try:
         check_question_fits(
-            question_of(request), choice=choice, config=config, tokenizer=tokenizer, max_model_len=max_model_len
+            prompted, choice=choice, config=config, tokenizer=tokenizer, max_model_len=max_model_len
         )
     except QuestionTooLong as exc:
         raise OpenAIError(str(exc), param="messages", code="context_length_exceeded") from None
@@ -71,7 +72,7 @@ def answer_chat(
     reward = CountingScorer(scorer) if scorer is not None else None
     try:
         solution = solve(
-            question_of(request),
+            prompted,
             choice=choice,
             config=config,
             engine=counted,

@@ -21,10 +21,10 @@ from actors.protocol import Engine
 from analysis.adaptive import rule_of_method
 from sweep.config import SweepConfig
 from sweep.data.problems import Problem
-from sweep.data.prompting import prompt_problems
+from sweep.data.prompting import PromptedProblem, prompt_problems
 from sweep.inference.flops import Flops, forward_flops, problem_flops, row_flops
 from sweep.inference.grading.answers import extract_answer
-from sweep.inference.grading.graders import GRADERS
+from sweep.inference.grading.graders import answer_keys
 from sweep.inference.scorers import AGGREGATIONS, Scorer, aggregate
 from sweep.inference.strategies import STRATEGIES, RawSample
 
@@ -102,29 +102,36 @@ class QuestionTooLong(ValueError):
     """A question whose prompt, with what the chosen strategy may generate, exceeds the model's context."""
 
 
+def prompt_question(question: str, *, choice: Choice, config: SweepConfig) -> PromptedProblem:
+    """``question`` as the chosen dataset prompts its problems (no reference answer); built once a
+    request, for the length check and for the run."""
+    dataset = next(d for d in config.datasets if d.name == choice.dataset)
+    problem_id = "solve-" + hashlib.sha256(question.encode()).hexdigest()[:12]
+    problem = Problem(
+        dataset=dataset.name, problem_id=problem_id, question=question, answer="", grader=dataset.grader
+    )
+    (prompted,) = prompt_problems([problem], dataset)
+    return prompted
+
+
 def check_question_fits(
-    question: str, *, choice: Choice, config: SweepConfig, tokenizer: Any, max_model_len: int | None
+    prompted: PromptedProblem, *, choice: Choice, config: SweepConfig, tokenizer: Any, max_model_len: int | None
 ) -> int:
-    """The prompt tokens ``question`` costs under ``choice``; raises QuestionTooLong when they, plus
+    """The prompt tokens the question costs under ``choice``; raises QuestionTooLong when they, plus
     the tokens its strategy may generate, exceed ``max_model_len`` (None: unknown, not checked).
 
     The prompt is the dataset's, rendered as the engine renders it (``actors.engine.render_prompt``) and
     counted with the model's own tokenizer (loaded without an engine), so a question the engine
     would refuse, or cut short before its answer, is refused here before any engine is touched.
     """
-    dataset = next(d for d in config.datasets if d.name == choice.dataset)
-    grader = dataset.grader
-    problem = Problem(
-        dataset=dataset.name, problem_id="solve-check", question=question, answer="", grader=grader
-    )
-    (prompted,) = prompt_problems([problem], dataset)
+    dataset = prompted.problem.dataset
     tokens = len(tokenizer.encode(render_prompt(tokenizer, prompted.messages, prompted.prompt)))
     if max_model_len is None:
         return tokens
     generated = generation_cap(config, choice)
     if tokens + generated > max_model_len:
         raise QuestionTooLong(
-            f"the question's prompt is {tokens} tokens ({dataset.name}'s prompt template included) and "
+            f"the question's prompt is {tokens} tokens ({dataset}'s prompt template included) and "
             f"{choice.strategy} may generate {generated} more: {tokens + generated} tokens, over "
             f"{choice.model}'s max_model_len of {max_model_len}; shorten the question by about "
             f"{tokens + generated - max_model_len} tokens"
@@ -139,7 +146,7 @@ def generation_cap(config: SweepConfig, choice: Choice) -> int:
 
 
 def solve(
-    question: str,
+    prompted: PromptedProblem,
     *,
     choice: Choice,
     config: SweepConfig,
@@ -147,12 +154,8 @@ def solve(
     scorer: Scorer | None,
     reward_params: int,
 ) -> Solution:
-    """Run the chosen configuration on ``question`` and aggregate its samples by the chosen method."""
-    dataset = next(d for d in config.datasets if d.name == choice.dataset)
-    grader = dataset.grader
-    problem_id = "solve-" + hashlib.sha256(question.encode()).hexdigest()[:12]
-    problem = Problem(dataset=dataset.name, problem_id=problem_id, question=question, answer="", grader=grader)
-    (prompted,) = prompt_problems([problem], dataset)
+    """Run the chosen configuration on a question (``prompt_question``) and aggregate its samples by
+    the chosen method."""
     settings = _settings_for(config, choice)
     method = choice.method
     if (rule := rule_of_method(choice.method)) is not None:
@@ -168,7 +171,7 @@ def solve(
         raise SolveFailed(f"the engine served none of {len(samples)} samples: {samples[0].error}")
     scores, reward_tokens = _scores(samples, scorer, method)
     answers = [extract_answer(s.completion) for s in samples]
-    keys = [g.key for g in GRADERS[grader](answers, [""] * len(samples))]
+    keys = answer_keys(answers, [prompted.problem] * len(samples))
     winner = _vote(method, keys, scores)
     cost = _flops(samples, choice.model_params, reward_params, reward_tokens)
     return Solution(
@@ -245,19 +248,14 @@ def _flops(samples: list[RawSample], params: int, reward_params: int, reward_tok
     search's leaf: its share of the tree, ``SampleCost``), and the reward model's reads (a tree
     search's leaf shares, plus ``reward_tokens`` scored now for a method that reads scores)."""
 
-    def tokens(s: RawSample, kind: str) -> float:
-        if s.cost is not None:  # tree search: the root prompt, and the leaf's share of its tree
-            return float(getattr(s.cost, kind))
-        return 0.0 if kind in ("context_tokens", "reward_tokens") else float(getattr(s, kind))
-
     rows = [
         row_flops(
-            completion_flops=forward_flops(params, tokens(s, "completion_tokens")),
-            context_flops=forward_flops(params, tokens(s, "context_tokens")),
-            reward_flops=forward_flops(reward_params, tokens(s, "reward_tokens")),
+            completion_flops=forward_flops(params, s.tokens("completion_tokens")),
+            context_flops=forward_flops(params, s.tokens("context_tokens")),
+            reward_flops=forward_flops(reward_params, s.tokens("reward_tokens")),
         )
         for s in samples
     ]
-    prompt = max((tokens(s, "prompt_tokens") for s in samples), default=0.0)
+    prompt = max((s.tokens("prompt_tokens") for s in samples), default=0.0)
     cost = problem_flops(prompt_flops=forward_flops(params, prompt), rows=rows)
     return Flops(policy=cost.policy, reward=cost.reward + forward_flops(reward_params, reward_tokens))

@@ -74,6 +74,25 @@ def grade_completions(
     """Grade ``completions[i]`` against ``problems[i]``; one batch per grader."""
     if len(completions) != len(problems):
         raise ValueError(f"{len(completions)} completions for {len(problems)} problems")
+    answers = [extract_answer(c) for c in completions]
+    return _grade(answers, [p.answer for p in problems], problems, graders)
+
+
+def answer_keys(
+    answers: Sequence[str | None], problems: Sequence[Problem], *, graders: Mapping[str, Grader] = GRADERS
+) -> list[str | None]:
+    """The vote key of ``answers[i]`` under ``problems[i]``'s grader, graded blind (an empty
+    reference): a key never depends on the reference, so a vote can be counted before grading."""
+    return [g.key for g in _grade(answers, [""] * len(answers), problems, graders)]
+
+
+def _grade(
+    answers: Sequence[str | None],
+    references: Sequence[str],
+    problems: Sequence[Problem],
+    graders: Mapping[str, Grader],
+) -> list[Grade]:
+    """``answers[i]`` against ``references[i]`` under ``problems[i]``'s grader; one batch per grader."""
     by_grader: dict[str, list[int]] = defaultdict(list)
     for index, problem in enumerate(problems):
         if problem.grader not in graders:
@@ -83,9 +102,8 @@ def grade_completions(
         by_grader[problem.grader].append(index)
     grades: list[Grade | None] = [None] * len(problems)
     for name, indices in by_grader.items():
-        answers = [extract_answer(completions[i]) for i in indices]
-        references = [problems[i].answer for i in indices]
-        for index, grade in zip(indices, graders[name](answers, references), strict=True):
+        batch = graders[name]([answers[i] for i in indices], [references[i] for i in indices])
+        for index, grade in zip(indices, batch, strict=True):
             grades[index] = grade
     assert all(grade is not None for grade in grades)
     return [grade for grade in grades if grade is not None]

@@ -25,7 +25,7 @@ from pydantic import ConfigDict, Field, PositiveInt, model_validator
 
 from actors.protocol import Engine, GenerationRequest, RequestFailed
 from sweep.data.prompting import PromptedProblem
-from sweep.inference.grading.graders import GRADERS, extract_answer
+from sweep.inference.grading.graders import answer_keys, extract_answer
 from sweep.inference.scorers import Scorer, aggregate, score_apart
 from sweep.inference.stopping import RULES, StoppingRule, fired
 from sweep.inference.strategies.base import (
@@ -69,10 +69,6 @@ class AdaptiveSettings(StrategySettings):
     def n_values(self) -> list[int]:
         return [self.max_samples]
 
-    @property
-    def budget(self) -> int:
-        return self.max_samples
-
     def expected_rows(self, problems: int) -> int | None:
         return None  # as many samples as the rule lets each problem draw
 
@@ -106,13 +102,7 @@ def run_adaptive(
                     request_id=f"{p.problem.problem_id}/{round_number}",
                     messages=p.messages,
                     prompt=p.prompt,
-                    sampling={
-                        "n": k,
-                        "temperature": settings.temperature,
-                        "top_p": settings.top_p,
-                        "max_tokens": generation.max_tokens,
-                        "stop": list(generation.stop) or None,
-                    },
+                    sampling=settings.sampling(generation, n=k),
                     seed=seed + 1009 * index + round_number,
                 )
                 for index, (p, k) in enumerate(zip(open_problems, sizes, strict=True))
@@ -143,7 +133,7 @@ def run_adaptive(
             if result.error is not None:
                 stop[pid] = "error"
         answers = [extract_answer(s.completion) if s.error is None else None for _, s in fresh]
-        graded = _keys(fresh, answers, GRADERS)
+        graded = answer_keys(answers, [p.problem for p, _ in fresh])
         if settings.rule == "weighted":  # scored now, once: the runner keeps these scores
             scored = _score_round(fresh, scorer)
             fresh = [
@@ -174,21 +164,6 @@ def run_adaptive(
         round_number += 1
     samples = [replace(s, stop_reason=stop[pid]) for pid in drawn for s in drawn[pid]]
     return StrategyOutput(samples)
-
-
-def _keys(
-    fresh: list[tuple[Any, RawSample]], answers: list[str | None], graders: dict[str, Any]
-) -> list[str | None]:
-    """Each answer's vote key under its problem's grader (keys never depend on the reference)."""
-    out: list[str | None] = [None] * len(fresh)
-    by_grader: dict[str, list[int]] = {}
-    for i, (problem, _) in enumerate(fresh):
-        by_grader.setdefault(problem.problem.grader, []).append(i)
-    for grader, indices in by_grader.items():
-        grades = graders[grader]([answers[i] for i in indices], [""] * len(indices))
-        for i, grade in zip(indices, grades, strict=True):
-            out[i] = grade.key
-    return out
 
 
 def _score_round(

@@ -17,16 +17,15 @@ from pydantic import (
 
 from actors.protocol import Engine, GenerationResult
 from sweep.data.prompting import PromptedProblem
+from sweep.data.settings import Strict
 from sweep.inference.scorers import Scorer
 from sweep.inference.search.tree import Tree
 
 MAX_TOKENS = 1_048_576  # tokens of one completion, step or search path
 
 
-class GenerationConfig(BaseModel):
+class GenerationConfig(Strict):
     """The grid's ``generation:`` section: what every strategy's requests share."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     max_tokens: int = Field(
         default=512,
@@ -101,6 +100,16 @@ class StrategySettings(BaseModel):
     # the reward model to split steps the same way.
     steps_at_delimiter: ClassVar[bool] = False
 
+    def sampling(self, generation: GenerationConfig, *, n: int) -> dict[str, Any]:
+        """vLLM's sampling parameters of one request of this strategy that draws ``n`` samples."""
+        return {
+            "n": n,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": generation.max_tokens,
+            "stop": list(generation.stop) or None,
+        }
+
     def token_caps(self, generation: GenerationConfig) -> dict[str, int]:
         """Every token cap this strategy's requests run under, by the grid field that sets it."""
         return {"generation.max_tokens": generation.max_tokens}
@@ -159,6 +168,14 @@ class RawSample:
     cost: SampleCost | None = None  # tree search: this leaf's share of its tree's compute
     round: int | None = None  # adaptive sampling: the round that drew it (0 first)
     stop_reason: str | None = None  # adaptive sampling: why its problem stopped drawing
+
+    def tokens(self, kind: str) -> float:
+        """The tokens of ``kind`` (a ``SampleCost`` field) this sample is charged: with a ``cost``
+        (tree search, adaptive sampling), that; else its own prompt and completion, with no re-sent
+        context and no reward-model read yet (the runner or ``/solve`` scores it afterwards)."""
+        if self.cost is not None:
+            return float(getattr(self.cost, kind))
+        return 0.0 if kind in ("context_tokens", "reward_tokens") else float(getattr(self, kind))
 
     @classmethod
     def drawn(

@@ -58,13 +58,7 @@ def run_sampling(
     """One request per problem, all sent in one batch; one RawSample per completion.
 
     Samples are scored after generation (by the runner), not here: ``scorer`` is unused."""
-    sampling = {
-        "n": settings.n_max,
-        "temperature": settings.temperature,
-        "top_p": settings.top_p,
-        "max_tokens": generation.max_tokens,
-        "stop": list(generation.stop) or None,
-    }
+    sampling = settings.sampling(generation, n=settings.n_max)
     requests = [
         GenerationRequest(
             request_id=p.problem.problem_id,
