@@ -27,6 +27,12 @@ def results_parser(description: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
 @contextmanager
 def local_serve(prefix: str) -> Iterator[int]:
     """A local Ray of this process's own (own temp folder, no dashboard) and a free loopback port

@@ -20,14 +20,9 @@ import statistics
 import time
 from pathlib import Path
 
-from bench_common import ROOT, local_serve
+from bench_common import ROOT, local_serve, percentile
 
 QUESTION = "Tom has 3 apples. He buys 2 more apples. How many apples does Tom have now?"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def main() -> None:

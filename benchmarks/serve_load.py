@@ -25,18 +25,13 @@ import threading
 import time
 from pathlib import Path
 
-from bench_common import local_serve
+from bench_common import local_serve, percentile
 
 QUERY = (
     "SELECT model, strategy, count(*) AS samples, avg(correct::INT) AS accuracy, "
     "sum(completion_tokens) AS tokens, avg(latency_s) AS latency_s "
     "FROM samples GROUP BY ALL ORDER BY ALL"
 )
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def in_process(output: str, repeats: int) -> dict[str, float]:

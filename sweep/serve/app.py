@@ -193,9 +193,7 @@ class SweepService:
             solve,
         )
 
-        self._current_views()
-        with self._lock:
-            accuracy = self._accuracy_locked()
+        accuracy = self._accuracy_table()
         try:
             choice = choose(accuracy, flops_budget=request.flops_budget, dataset=request.dataset)
         except NoChoice as exc:

@@ -20,9 +20,9 @@ from typing import Any
 import ray
 from ray import serve
 
-from analysis.sandbox import DEFAULT_MAX_ROWS, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S
 from sweep.serve import app
 from sweep.serve.app import build_app
+from sweep.serve.options import ServeOptions
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +38,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, help="fixed number of replicas (default 1)")
     parser.add_argument("--min-replicas", type=int, help="autoscaling floor (with --max-replicas)")
     parser.add_argument("--max-replicas", type=int, help="autoscaling ceiling: turns autoscaling on")
+    default = {name: field.default for name, field in ServeOptions.model_fields.items()}  # declared once
     parser.add_argument(
-        "--target-ongoing-requests", type=float, default=8.0, help="autoscaling target per replica"
+        "--target-ongoing-requests",
+        type=float,
+        default=default["target_ongoing_requests"],
+        help="autoscaling target per replica",
     )
     parser.add_argument(
-        "--max-ongoing-requests", type=int, default=32, help="requests one replica runs at once"
+        "--max-ongoing-requests",
+        type=int,
+        default=default["max_ongoing_requests"],
+        help="requests one replica runs at once",
     )
-    parser.add_argument("--sql-max-rows", type=int, default=DEFAULT_MAX_ROWS, help="/sql row cap")
+    parser.add_argument("--sql-max-rows", type=int, default=default["sql_max_rows"], help="/sql row cap")
     parser.add_argument(
-        "--sql-timeout", type=float, default=DEFAULT_TIMEOUT_S, help="/sql statement timeout, seconds"
+        "--sql-timeout", type=float, default=default["sql_timeout_s"], help="/sql statement timeout, seconds"
     )
     parser.add_argument(
-        "--sql-memory-limit", default=DEFAULT_MEMORY_LIMIT, help="DuckDB memory limit per replica"
+        "--sql-memory-limit", default=default["sql_memory_limit"], help="DuckDB memory limit per replica"
     )
     parser.add_argument("--no-sql-limit", action="store_true", help="lift /sql's row cap and timeout")
     args = parser.parse_args(argv)

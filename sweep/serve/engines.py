@@ -32,8 +32,11 @@ class Engines:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()  # pools and tokenizers: each is loaded once
+        self._lock = threading.Lock()  # pools: each is started (or found) once
         self._pools: dict[str, Any] = {}
+        # Tokenizers, each loaded once, under a lock of their own: a length check never waits
+        # behind another model's engine start.
+        self._tokenizer_lock = threading.Lock()
         self._tokenizers: dict[str, Any] = {}
 
     def started(self) -> list[str]:
@@ -54,7 +57,7 @@ class Engines:
 
     def tokenizer(self, path: str) -> Any:
         """The model's tokenizer, loaded once per replica by transformers (no engine)."""
-        with self._lock:
+        with self._tokenizer_lock:
             if path not in self._tokenizers:
                 from transformers import AutoTokenizer
 
