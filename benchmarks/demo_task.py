@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bench_common  # noqa: F401 - puts the repository on sys.path
+
 MODEL = "smollm2-135m-instruct"
 N_MAX = 8
 N_VALUES = [1, 2, 4, N_MAX]
