@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 from analysis.adaptive import DEFAULT_RULES, add_adaptive_estimates, problem_samples, samples_per_problem
 from analysis.bootstrap import CONFIDENCE, REPLICATES, percentile_interval, replicate_means
 from analysis.subsets import METHODS, SCORES, Block, resample_hits
-from analysis.views import load_sql
+from analysis.views import create_flops_macros, load_sql
 from sweep.inference.stopping import StoppingRule
 
 COLUMNS = [
@@ -190,11 +190,6 @@ def compute_problem_estimates(con: duckdb.DuckDBPyConnection, **options: Unpack[
             return _empty(PROBLEM_DTYPES)
         table["samples"] = problem_samples(con, table)
     return table[list(PROBLEM_DTYPES)].astype(PROBLEM_DTYPES)
-
-
-def create_flops_macros(con: duckdb.DuckDBPyConnection) -> None:
-    """The FLOPs rule's DuckDB macros (``analysis/sql/flops.sql``) on ``con``; idempotent."""
-    con.execute(load_sql("flops"))
 
 
 def _empty(dtypes: dict[str, str]) -> pd.DataFrame:

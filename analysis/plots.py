@@ -27,6 +27,7 @@ from analysis.methods import (
     FRONTIER_COLOR,
     KIND_LABELS,
     PASS_AT_N,
+    TREE_STRATEGIES,
     curve_table,
     family_of,
     format_params,
@@ -55,7 +56,7 @@ def _hover_data(rows: pd.DataFrame, kinds: Mapping[str, str] | None) -> np.ndarr
         if parse_method(r.method).kind == "adaptive":
             spent = getattr(r, "samples_per_problem", np.nan)
             return f"n up to {r.n}, {spent:.2f} samples per problem spent"
-        if strategy_kind(r.strategy, kinds) in ("rebase", "mcts", "beam"):
+        if strategy_kind(r.strategy, kinds) in TREE_STRATEGIES:
             return f"budget: {r.n}"
         return f"n: {r.n}"
 

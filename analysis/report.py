@@ -288,17 +288,20 @@ SCRIPT = """
 """
 
 
-def gather_facts(con: duckdb.DuckDBPyConnection, output: str, *, run: str | None = None,
-                 tree_problem: str | None = None) -> RunFacts:
+def gather_facts(con: duckdb.DuckDBPyConnection, output: str, *, tree_problem: str | None = None) -> RunFacts:
     """The header's facts and one tree per dataset, read from ``con`` (``analysis.views.connect``
-    on ``output`` and ``run``) and ``output``'s manifest. Each query is bounded (rows, time)."""
+    on ``output``) and ``output``'s manifest. The run described is the one ``con`` reads (its
+    ``runs`` view marks it current), even if another run was recorded since. Each query is
+    bounded (rows, time)."""
     from sweep.results.runs import recorded_runs, select_run
     from sweep.results.store import ResultsStore
 
     manifest = ResultsStore(output).read_manifest()
-    record, views = select_run(manifest, run), set(_query(con, "report_views")["view_name"])
-    facts: dict[str, Any] = {"record": record, "records": recorded_runs(manifest),
-                             "runs": con.sql("SELECT * FROM runs").df()}
+    runs = con.sql("SELECT * FROM runs").df()
+    current = runs.loc[runs["current"], "run_id"].tolist()
+    record = select_run(manifest, current[0]) if current else None  # None: the folder read whole
+    views = set(_query(con, "report_views")["view_name"])
+    facts: dict[str, Any] = {"record": record, "records": recorded_runs(manifest), "runs": runs}
     if "samples" in views:
         facts["spent"] = _query(con, "report_spent")
         errors = [_errors_of(con, "samples", "sample_index")]
@@ -345,7 +348,7 @@ def write_report(
     accuracy = compute_accuracy(con, resamples=resamples, seed=seed, include_reward_flops=include_reward_flops)
     if accuracy.empty:
         return None
-    facts = gather_facts(con, output, run=run, tree_problem=tree_problem)
+    facts = gather_facts(con, output, tree_problem=tree_problem)
     page = build_report(accuracy, title=title or f"Inference scaling report: {output}", n=n,
                         aggregation=aggregation, facts=facts)
     out.parent.mkdir(parents=True, exist_ok=True)

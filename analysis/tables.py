@@ -139,14 +139,10 @@ def _adaptive(df: pd.DataFrame) -> pd.Series:
     return df["method"].map(lambda m: parse_method(m).kind == "adaptive")
 
 
-def models_table(df: pd.DataFrame, spent: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per model, smallest first: parameters, and what its samples cost when ``spent``
-    (``report_spent.sql``'s rows) is given."""
+def models_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per model, smallest first, with its parameters."""
     models = df.drop_duplicates("model").sort_values(["model_params", "model"])
     table = pd.DataFrame({"model": models["model"], "parameters": models["model_params"].map(format_params)})
-    if spent is not None and not spent.empty:
-        per_model = spent.groupby("model")[["samples", "tokens", "flops"]].sum()
-        table = table.join(per_model, on="model")
     return table.reset_index(drop=True)
 
 

@@ -24,6 +24,12 @@ def load_sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text()
 
 
+def create_flops_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """The FLOPs rule (``sweep/inference/flops.py``) as DuckDB macros (``analysis/sql/flops.sql``)
+    on ``con``, for every reader; idempotent."""
+    con.execute(load_sql("flops"))
+
+
 def connect(
     output: str, *, run: str | None = None, connection: duckdb.DuckDBPyConnection | None = None
 ) -> duckdb.DuckDBPyConnection:
@@ -69,7 +75,7 @@ def connect(
         if store.has_files(table):
             _create_view(con, f"all_{table}", [store.table_glob(table)])
     con.execute(load_sql("view_runs"), {"runs": _runs_rows(manifest, current=record)})
-    con.execute(load_sql("flops"))  # the FLOPs rule (sweep/inference/flops.py) as macros, for every reader
+    create_flops_macros(con)
     if scoped.get("samples"):
         _check_unique(con, scoped["samples"])
     return con

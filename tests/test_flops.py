@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_estimators import PARAMS, REWARD_PARAMS, row, write
 
-from analysis.estimators import compute_problem_estimates, create_flops_macros
-from analysis.views import connect
+from analysis.estimators import compute_problem_estimates
+from analysis.views import connect, create_flops_macros
 from sweep.inference.flops import Flops, forward_flops, problem_flops, row_flops
 from sweep.inference.strategies.base import RawSample, SampleCost
 from sweep.serve.solve import _flops

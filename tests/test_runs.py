@@ -86,6 +86,17 @@ def test_a_named_run_reads_its_own_grid(two_runs: ResultsStore) -> None:
     assert set(accuracy.loc[accuracy["method"] == "majority_vote", "accuracy"]) == {1.0}
 
 
+def test_the_report_describes_the_run_its_connection_reads(two_runs: ResultsStore) -> None:
+    """A run recorded after the views were made does not change which run the report's header
+    describes: the one the connection reads, as its ``runs`` view marks it."""
+    from analysis.report import gather_facts
+
+    con = connect(two_runs.output)  # reads "new"
+    record(two_runs, "newer", [shard(f"cell-a-{p}", config_id="cell-a") for p in range(3)])
+    assert gather_facts(con, two_runs.output).record["run_id"] == "new"
+    assert gather_facts(connect(two_runs.output, run="old"), two_runs.output).record["run_id"] == "old"
+
+
 def test_an_unknown_run_is_refused_with_the_known_ones(two_runs: ResultsStore) -> None:
     with pytest.raises(RunNotFound, match="'nope'.*old, new"):
         connect(two_runs.output, run="nope")

@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sample_rows import answered, sample_row, write_shard
 
-from analysis.estimators import create_flops_macros
-from analysis.views import connect, query
+from analysis.views import connect, create_flops_macros, query
 from sweep.results.store import ResultsStore
 
 PARAMS = 1000  # model parameters: completion_flops = 2 * PARAMS * tokens

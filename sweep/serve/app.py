@@ -173,7 +173,7 @@ class SweepService:
                 if accuracy.empty:
                     raise HTTPException(status_code=404, detail="the run has no samples yet")
                 run = f" (run {self._run_id})" if self._run_id else ""
-                facts = gather_facts(connect(self._output, run=self._options.run), self._output, run=self._options.run)
+                facts = gather_facts(connect(self._output, run=self._options.run), self._output)
                 self._report = build_report(
                     accuracy, title=f"Inference scaling report: {self._output}{run}", facts=facts
                 )
